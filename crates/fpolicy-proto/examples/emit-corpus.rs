@@ -20,11 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut encoder = Encoder::new(false);
     let mut written = 0;
     for (name, message) in sample::every_message() {
-        if let Message::ScreenReq(req) = &message {
-            if !req.req_type.in_netapp_schema() {
-                eprintln!("skip {name}: {} is not in NetApp's schema", req.req_type);
-                continue;
-            }
+        if let Message::ScreenReq(req) = &message
+            && !req.req_type.in_netapp_schema()
+        {
+            eprintln!("skip {name}: {} is not in NetApp's schema", req.req_type);
+            continue;
         }
         let mut frame_bytes = Vec::new();
         encoder.encode(&message, &mut frame_bytes);

@@ -32,13 +32,13 @@ pub enum FrameStatus<'a> {
 /// are present, before any payload is buffered; a bad marker is reported as
 /// soon as the byte is seen.
 pub fn parse_frame(buf: &[u8], max_frame_len: usize) -> Result<FrameStatus<'_>, FrameError> {
-    if let Some(&first) = buf.first() {
-        if first != MARKER {
-            return Err(FrameError::BadMarker {
-                offset: 0,
-                found: first,
-            });
-        }
+    if let Some(&first) = buf.first()
+        && first != MARKER
+    {
+        return Err(FrameError::BadMarker {
+            offset: 0,
+            found: first,
+        });
     }
     if buf.len() < 5 {
         return Ok(FrameStatus::Incomplete { frame_len: None });

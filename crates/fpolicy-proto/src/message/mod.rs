@@ -33,6 +33,9 @@ use crate::header::{Header, NotfType};
 use crate::xml::{Document, XmlWriter};
 
 /// Every FPolicy message, in both directions.
+// SCREEN_REQ is nearly every message on the wire; boxing it would add an
+// allocation per message to the hot path to shrink the rare ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     NegoReq(Handshake),

@@ -56,10 +56,8 @@ impl VolNotification {
                     let t = doc.text(child);
                     n.action = (!t.trim().is_empty()).then(|| VolumeAction::parse(t));
                 }
-                "IsActive" => {
-                    if !doc.text(child).trim().is_empty() {
-                        n.is_active = Some(boolean(doc, child, P)?);
-                    }
+                "IsActive" if !doc.text(child).trim().is_empty() => {
+                    n.is_active = Some(boolean(doc, child, P)?);
                 }
                 _ => {}
             }
