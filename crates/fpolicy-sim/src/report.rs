@@ -1,0 +1,172 @@
+//! The final report, as text and JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What one node saw.
+#[derive(Debug, Default)]
+pub struct NodeReport {
+    pub negotiated: Option<String>,
+    pub sent: u64,
+    pub answered: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    pub other_decisions: u64,
+    pub late_responses: u64,
+    pub status_queries: u64,
+    pub status_answers: u64,
+    pub cancelled: u64,
+    pub unanswered: u64,
+    pub back_pressure_applied: u64,
+    pub back_pressure_removed: u64,
+    pub paused_times: u64,
+    pub keep_alives: u64,
+    pub by_req_type: BTreeMap<String, u64>,
+    pub latencies_us: Vec<u64>,
+    pub errors: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Request→response latency, microseconds (synchronous mode).
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+/// The whole run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Report {
+    pub nodes: usize,
+    pub mode: String,
+    pub negotiated_versions: Vec<String>,
+    pub sent: u64,
+    pub answered: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    pub other_decisions: u64,
+    pub late_responses: u64,
+    pub status_queries: u64,
+    pub status_answers: u64,
+    pub cancelled: u64,
+    pub unanswered: u64,
+    pub back_pressure_applied: u64,
+    pub back_pressure_removed: u64,
+    pub keep_alives: u64,
+    pub elapsed_secs: f64,
+    pub rate_per_sec: f64,
+    pub latency: Option<Latency>,
+    pub by_req_type: BTreeMap<String, u64>,
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub fn from_nodes(mode: &str, nodes: Vec<NodeReport>) -> Report {
+        let mut r = Report {
+            nodes: nodes.len(),
+            mode: mode.to_owned(),
+            ..Report::default()
+        };
+        let mut hist = hdrhistogram::Histogram::<u64>::new(3).expect("valid sigfig");
+        let mut elapsed = Duration::ZERO;
+        for (i, n) in nodes.into_iter().enumerate() {
+            if let Some(v) = n.negotiated {
+                r.negotiated_versions.push(v);
+            }
+            r.sent += n.sent;
+            r.answered += n.answered;
+            r.allowed += n.allowed;
+            r.denied += n.denied;
+            r.other_decisions += n.other_decisions;
+            r.late_responses += n.late_responses;
+            r.status_queries += n.status_queries;
+            r.status_answers += n.status_answers;
+            r.cancelled += n.cancelled;
+            r.unanswered += n.unanswered;
+            r.back_pressure_applied += n.back_pressure_applied;
+            r.back_pressure_removed += n.back_pressure_removed;
+            r.keep_alives += n.keep_alives;
+            for (k, v) in n.by_req_type {
+                *r.by_req_type.entry(k).or_default() += v;
+            }
+            for l in n.latencies_us {
+                hist.saturating_record(l.max(1));
+            }
+            r.errors
+                .extend(n.errors.into_iter().map(|e| format!("node {i}: {e}")));
+            elapsed = elapsed.max(n.elapsed);
+        }
+        r.negotiated_versions.sort();
+        r.negotiated_versions.dedup();
+        r.elapsed_secs = elapsed.as_secs_f64();
+        r.rate_per_sec = if r.elapsed_secs > 0.0 {
+            r.sent as f64 / r.elapsed_secs
+        } else {
+            0.0
+        };
+        if !hist.is_empty() {
+            r.latency = Some(Latency {
+                p50_us: hist.value_at_quantile(0.50),
+                p99_us: hist.value_at_quantile(0.99),
+                max_us: hist.max(),
+            });
+        }
+        r
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "fpolicy-sim report ({} mode, {} nodes, versions {:?})",
+            self.mode, self.nodes, self.negotiated_versions
+        )?;
+        writeln!(
+            f,
+            "  sent        {:>12}  in {:.2} s = {:.0}/s",
+            self.sent, self.elapsed_secs, self.rate_per_sec
+        )?;
+        writeln!(
+            f,
+            "  answered    {:>12}  (allowed {}, denied {}, other {}, late {})",
+            self.answered, self.allowed, self.denied, self.other_decisions, self.late_responses
+        )?;
+        writeln!(
+            f,
+            "  status      {:>12}  queries, {} answers",
+            self.status_queries, self.status_answers
+        )?;
+        writeln!(
+            f,
+            "  cancelled   {:>12}  unanswered {}",
+            self.cancelled, self.unanswered
+        )?;
+        writeln!(
+            f,
+            "  back press. {:>12}  applied, {} removed",
+            self.back_pressure_applied, self.back_pressure_removed
+        )?;
+        writeln!(f, "  keep-alives {:>12}", self.keep_alives)?;
+        if let Some(l) = self.latency {
+            writeln!(
+                f,
+                "  latency     p50 {} µs, p99 {} µs, max {} µs",
+                l.p50_us, l.p99_us, l.max_us
+            )?;
+        }
+        writeln!(f, "  errors      {:>12}", self.errors.len())?;
+        for e in &self.errors {
+            writeln!(f, "    {e}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! The simulator against the discard server and against scripted servers
+//! that misbehave on purpose. Loopback only.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use fpolicy_proto::{Encoder, FrameDecoder, Message, NotfType, ProtocolVersion, decode_payload};
+use fpolicy_sim::discard::{DiscardConfig, DiscardStats};
+use fpolicy_sim::{Mode, SimConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+async fn discard(reply: bool) -> (SimConfig, Arc<DiscardStats>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stats = Arc::new(DiscardStats::default());
+    tokio::spawn(fpolicy_sim::discard::serve(
+        listener,
+        DiscardConfig { reply },
+        stats.clone(),
+    ));
+    (SimConfig::new(addr), stats)
+}
+
+#[tokio::test]
+async fn async_mode_sends_exactly_the_count() {
+    let (mut cfg, stats) = discard(false).await;
+    cfg.nodes = 3;
+    cfg.count = Some(10_001);
+    let report = fpolicy_sim::run(cfg).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.sent, 10_001);
+    assert_eq!(report.negotiated_versions, ["2.0"]);
+    assert_eq!(report.by_req_type.values().sum::<u64>(), 10_001);
+    for _ in 0..100 {
+        if stats.screen_requests.load(Ordering::Relaxed) == 10_001 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats.screen_requests.load(Ordering::Relaxed), 10_001);
+    assert_eq!(stats.connections.load(Ordering::Relaxed), 3);
+    assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn sync_mode_matches_every_response() {
+    let (mut cfg, _stats) = discard(true).await;
+    cfg.nodes = 2;
+    cfg.count = Some(5_000);
+    cfg.mode = Mode::Sync {
+        max_outstanding: 16,
+    };
+    let report = fpolicy_sim::run(cfg).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.sent, 5_000);
+    assert_eq!(report.answered, 5_000);
+    assert_eq!(report.allowed, 5_000);
+    assert_eq!(report.unanswered, 0);
+    let l = report.latency.expect("latency measured");
+    assert!(l.p50_us <= l.p99_us && l.p99_us <= l.max_us);
+}
+
+#[tokio::test]
+async fn rate_limit_is_respected() {
+    let (mut cfg, _stats) = discard(false).await;
+    cfg.nodes = 2;
+    cfg.rate = Some(2_000);
+    cfg.count = Some(1_000);
+    let report = fpolicy_sim::run(cfg).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // 1,000 at 2,000/s takes about half a second; never much less.
+    assert!(report.elapsed_secs >= 0.45, "{}", report.elapsed_secs);
+}
+
+/// A scripted server: handshake (optionally wrong), then every decoded
+/// message goes to the test through a channel; the test can send frames back.
+async fn scripted(
+    bad_echo: bool,
+) -> (
+    SimConfig,
+    mpsc::UnboundedReceiver<Message>,
+    mpsc::UnboundedSender<Message>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    let (send_tx, mut send_rx) = mpsc::unbounded_channel::<Message>();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut r, mut w) = stream.into_split();
+        let decoder = FrameDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::default();
+        tokio::spawn(async move {
+            while let Some(m) = send_rx.recv().await {
+                let mut out = Vec::new();
+                Encoder::default().encode(&m, &mut out);
+                if w.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let reply_tx = seen_tx.clone();
+        loop {
+            while let Some(p) = decoder.decode(&mut buf).unwrap() {
+                let msg = decode_payload(&p).unwrap().message;
+                if let Message::NegoReq(hs) = &msg {
+                    let mut resp = hs.accept(hs.negotiate(&ProtocolVersion::ALL).unwrap());
+                    if bad_echo {
+                        resp.policy_name = "someone_else".into();
+                    }
+                    let mut out = Vec::new();
+                    enc.encode(&Message::NegoResp(resp), &mut out);
+                    // Handshake replies go straight back through the test channel's writer.
+                    let _ = reply_tx.send(Message::NegoResp(
+                        match decode_payload(&out[6..]).unwrap().message {
+                            Message::NegoResp(r) => r,
+                            _ => unreachable!(),
+                        },
+                    ));
+                }
+                let _ = seen_tx.send(msg);
+            }
+            if r.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    });
+    (SimConfig::new(addr), seen_rx, send_tx)
+}
+
+/// Forwards the server's NEGO_RESP (reported by `scripted`) to the client.
+async fn complete_handshake(
+    seen: &mut mpsc::UnboundedReceiver<Message>,
+    send: &mpsc::UnboundedSender<Message>,
+) {
+    loop {
+        match seen.recv().await.expect("server alive") {
+            Message::NegoResp(r) => {
+                send.send(Message::NegoResp(r)).unwrap();
+                return;
+            }
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn handshake_echo_is_checked_strictly() {
+    let (cfg, mut seen, send) = scripted(true).await;
+    let run = tokio::spawn(fpolicy_sim::run(cfg));
+    complete_handshake(&mut seen, &send).await;
+    let report = run.await.unwrap();
+    assert_eq!(report.sent, 0);
+    assert_eq!(report.errors.len(), 1);
+    assert!(
+        report.errors[0].contains("PolicyName"),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[tokio::test]
+async fn handshake_timeout_is_reported() {
+    let (mut cfg, _seen, _send) = scripted(false).await;
+    cfg.handshake_timeout = Duration::from_millis(200);
+    let report = fpolicy_sim::run(cfg).await;
+    assert!(
+        report.errors[0].contains("NEGO_RESP"),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[tokio::test]
+async fn sync_mode_sends_status_queries_then_cancels() {
+    let (mut cfg, mut seen, send) = scripted(false).await;
+    cfg.mode = Mode::Sync { max_outstanding: 4 };
+    cfg.count = Some(4);
+    cfg.status_query_after = Duration::from_millis(100);
+    cfg.cancel_after = Duration::from_millis(400);
+    let run = tokio::spawn(fpolicy_sim::run(cfg));
+    complete_handshake(&mut seen, &send).await;
+    let report = run.await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.sent, 4);
+    assert_eq!(report.status_queries, 4);
+    assert_eq!(report.cancelled, 4);
+    let mut types = Vec::new();
+    while let Ok(m) = seen.try_recv() {
+        types.push(m.notf_type());
+    }
+    assert_eq!(
+        types.iter().filter(|t| **t == NotfType::ScreenReq).count(),
+        4
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == NotfType::StatusQueryReq)
+            .count(),
+        4
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == NotfType::ScreenCancel)
+            .count(),
+        4
+    );
+    // Each request is queried before it is cancelled.
+    let first_query = types
+        .iter()
+        .position(|t| *t == NotfType::StatusQueryReq)
+        .unwrap();
+    let first_cancel = types
+        .iter()
+        .position(|t| *t == NotfType::ScreenCancel)
+        .unwrap();
+    assert!(first_query < first_cancel);
+}
+
+#[tokio::test]
+async fn back_pressure_pauses_sending_until_removed() {
+    let (mut cfg, mut seen, send) = scripted(false).await;
+    cfg.rate = Some(1_000);
+    cfg.count = Some(400);
+    let run = tokio::spawn(fpolicy_sim::run(cfg));
+    complete_handshake(&mut seen, &send).await;
+    let session = fpolicy_proto::BackPressure {
+        session_id: "s".into(),
+    };
+    send.send(Message::BackPressureApply(session.clone()))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while seen.try_recv().is_ok() {}
+    // Nothing may arrive while back pressure is applied.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut during = 0;
+    while let Ok(m) = seen.try_recv() {
+        if m.notf_type() == NotfType::ScreenReq {
+            during += 1;
+        }
+    }
+    assert_eq!(during, 0, "SCREEN_REQs sent under back pressure");
+    send.send(Message::BackPressureRem(session)).unwrap();
+    let report = run.await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.sent, 400);
+    assert_eq!(report.back_pressure_applied, 1);
+    assert_eq!(report.back_pressure_removed, 1);
+}
+
+#[tokio::test]
+async fn keep_alives_are_sent_on_the_interval() {
+    let (mut cfg, mut seen, send) = scripted(false).await;
+    cfg.keep_alive_interval = Duration::from_millis(50);
+    cfg.count = None;
+    cfg.duration = Some(Duration::from_millis(400));
+    cfg.rate = Some(100);
+    let run = tokio::spawn(fpolicy_sim::run(cfg));
+    complete_handshake(&mut seen, &send).await;
+    let report = run.await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.keep_alives >= 5, "{}", report.keep_alives);
+    let mut keep_alives = 0;
+    while let Ok(m) = seen.try_recv() {
+        if m == Message::KeepAlive {
+            keep_alives += 1;
+        }
+    }
+    assert_eq!(keep_alives, report.keep_alives);
+}
+
+#[tokio::test]
+async fn connection_refused_is_an_error_not_a_hang() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let report = fpolicy_sim::run(SimConfig::new(addr)).await;
+    assert!(report.errors[0].contains("connect"), "{:?}", report.errors);
+    let _ = TcpStream::connect(addr).await.is_err();
+}
