@@ -32,7 +32,7 @@ enum EngineMode {
 #[derive(Subcommand)]
 enum Command {
     /// Connect simulated ONTAP nodes to a server and send a workload.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Listen, answer handshakes, discard notifications (measures the simulator).
     Discard {
         /// Address to listen on.
