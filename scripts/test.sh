@@ -15,5 +15,20 @@ if ! command -v xmllint >/dev/null 2>&1; then
   fi
 fi
 
-cargo test --workspace --all-features
-bash .ci/xsd-conformance.sh
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-features 2>&1 | tee "$log"
+bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
+
+# One closing line for the whole run: every suite's counts added up.
+python3 - "$log" <<'PY'
+import re, sys
+passed = failed = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", line) or \
+        re.search(r"^xsd-conformance: (\d+) passed, (\d+) failed", line)
+    if m:
+        passed += int(m.group(1)); failed += int(m.group(2))
+print(f"tests: {passed} passed, {failed} failed")
+sys.exit(1 if failed or passed == 0 else 0)
+PY
