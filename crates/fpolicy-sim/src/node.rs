@@ -13,7 +13,7 @@ use fpolicy_proto::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, Notify, Semaphore};
 
-use crate::report::NodeReport;
+use crate::report::{Counters, NodeReport};
 use crate::workload::Workload;
 use crate::{Mode, SimConfig, SimError};
 
@@ -137,7 +137,7 @@ where
         let finished = quota.is_some_and(|q| sent >= q) || deadline.is_some_and(|d| now >= d);
         if now >= next_keep_alive {
             encoder.encode(&Message::KeepAlive, &mut out);
-            report.keep_alives += 1;
+            report.counters.keep_alives += 1;
             next_keep_alive = now + cfg.keep_alive_interval;
         }
         if sync.is_some() && now >= next_timer_scan {
@@ -209,7 +209,7 @@ where
             flush(&mut writer, &mut out).await?;
         }
     }
-    report.sent = sent;
+    report.counters.sent = sent;
     flush(&mut writer, &mut out).await?;
 
     // Synchronous mode: wait for every answer, cancelling what times out.
@@ -223,7 +223,7 @@ where
             flush(&mut writer, &mut out).await?;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        report.unanswered = shared.outstanding.lock().await.len() as u64;
+        report.counters.unanswered = shared.outstanding.lock().await.len() as u64;
     }
     let _ = writer.shutdown().await;
     drop(writer);
@@ -244,14 +244,7 @@ where
     {
         report.errors.push(e);
     }
-    report.answered += counts.answered;
-    report.allowed += counts.allowed;
-    report.denied += counts.denied;
-    report.other_decisions += counts.other;
-    report.status_answers += counts.status_answers;
-    report.back_pressure_applied += counts.bp_apply;
-    report.back_pressure_removed += counts.bp_rem;
-    report.late_responses += counts.late;
+    report.counters.add(&counts.counters);
     report.latencies_us.extend(counts.latencies_us);
     Ok(())
 }
@@ -327,26 +320,20 @@ async fn scan_outstanding(
                 }),
                 out,
             );
-            report.status_queries += 1;
+            report.counters.status_queries += 1;
         }
     }
     for id in cancelled {
         table.remove(&id);
         shared.permits.add_permits(1);
-        report.cancelled += 1;
+        report.counters.cancelled += 1;
     }
 }
 
+/// What the reader saw: the reply counters and the latencies.
 #[derive(Debug, Default)]
 struct ReaderCounts {
-    answered: u64,
-    allowed: u64,
-    denied: u64,
-    other: u64,
-    status_answers: u64,
-    bp_apply: u64,
-    bp_rem: u64,
-    late: u64,
+    counters: Counters,
     latencies_us: Vec<u64>,
 }
 
@@ -366,18 +353,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         match entry {
                             Some(o) => {
                                 shared.permits.add_permits(1);
-                                counts.answered += 1;
+                                counts.counters.answered += 1;
                                 counts
                                     .latencies_us
                                     .push(o.sent.elapsed().as_micros() as u64);
                                 match resp.decision {
-                                    ScreenDecision::Allow => counts.allowed += 1,
-                                    ScreenDecision::Deny => counts.denied += 1,
-                                    ScreenDecision::Code(_) => counts.other += 1,
+                                    ScreenDecision::Allow => counts.counters.allowed += 1,
+                                    ScreenDecision::Deny => counts.counters.denied += 1,
+                                    ScreenDecision::Code(_) => counts.counters.other_decisions += 1,
                                 }
                             }
                             // Cancelled already (a legitimate race), or never sent.
-                            None => counts.late += 1,
+                            None => counts.counters.late_responses += 1,
                         }
                     }
                     Message::StatusQueryResp(r) => {
@@ -385,6 +372,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             .counts
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
+                            .counters
                             .status_answers += 1;
                         if r.status == RequestStatus::Lost {
                             // The server lost it: stop waiting, as ONTAP would resend elsewhere.
@@ -398,7 +386,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             .counts
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .bp_apply += 1;
+                            .counters
+                            .back_pressure_applied += 1;
                         shared.paused.store(true, Ordering::Release);
                     }
                     Message::BackPressureRem(_) => {
@@ -406,7 +395,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             .counts
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .bp_rem += 1;
+                            .counters
+                            .back_pressure_removed += 1;
                         shared.paused.store(false, Ordering::Release);
                         shared.resumed.notify_waiters();
                     }

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// What one node saw.
-#[derive(Debug, Default)]
-pub struct NodeReport {
-    pub negotiated: Option<String>,
+/// Counts kept per node and summed over the run.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct Counters {
     pub sent: u64,
     pub answered: u64,
     pub allowed: u64,
     pub denied: u64,
     pub other_decisions: u64,
+    /// SCREEN_RESPs for requests already cancelled.
     pub late_responses: u64,
     pub status_queries: u64,
     pub status_answers: u64,
@@ -22,8 +22,33 @@ pub struct NodeReport {
     pub unanswered: u64,
     pub back_pressure_applied: u64,
     pub back_pressure_removed: u64,
-    pub paused_times: u64,
     pub keep_alives: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.sent += o.sent;
+        self.answered += o.answered;
+        self.allowed += o.allowed;
+        self.denied += o.denied;
+        self.other_decisions += o.other_decisions;
+        self.late_responses += o.late_responses;
+        self.status_queries += o.status_queries;
+        self.status_answers += o.status_answers;
+        self.cancelled += o.cancelled;
+        self.unanswered += o.unanswered;
+        self.back_pressure_applied += o.back_pressure_applied;
+        self.back_pressure_removed += o.back_pressure_removed;
+        self.keep_alives += o.keep_alives;
+    }
+}
+
+/// What one node saw.
+#[derive(Debug, Default)]
+pub struct NodeReport {
+    pub negotiated: Option<String>,
+    pub counters: Counters,
+    pub paused_times: u64,
     pub by_req_type: BTreeMap<String, u64>,
     pub latencies_us: Vec<u64>,
     pub errors: Vec<String>,
@@ -44,19 +69,8 @@ pub struct Report {
     pub nodes: usize,
     pub mode: String,
     pub negotiated_versions: Vec<String>,
-    pub sent: u64,
-    pub answered: u64,
-    pub allowed: u64,
-    pub denied: u64,
-    pub other_decisions: u64,
-    pub late_responses: u64,
-    pub status_queries: u64,
-    pub status_answers: u64,
-    pub cancelled: u64,
-    pub unanswered: u64,
-    pub back_pressure_applied: u64,
-    pub back_pressure_removed: u64,
-    pub keep_alives: u64,
+    #[serde(flatten)]
+    pub counters: Counters,
     pub elapsed_secs: f64,
     pub rate_per_sec: f64,
     pub latency: Option<Latency>,
@@ -77,19 +91,7 @@ impl Report {
             if let Some(v) = n.negotiated {
                 r.negotiated_versions.push(v);
             }
-            r.sent += n.sent;
-            r.answered += n.answered;
-            r.allowed += n.allowed;
-            r.denied += n.denied;
-            r.other_decisions += n.other_decisions;
-            r.late_responses += n.late_responses;
-            r.status_queries += n.status_queries;
-            r.status_answers += n.status_answers;
-            r.cancelled += n.cancelled;
-            r.unanswered += n.unanswered;
-            r.back_pressure_applied += n.back_pressure_applied;
-            r.back_pressure_removed += n.back_pressure_removed;
-            r.keep_alives += n.keep_alives;
+            r.counters.add(&n.counters);
             for (k, v) in n.by_req_type {
                 *r.by_req_type.entry(k).or_default() += v;
             }
@@ -104,7 +106,7 @@ impl Report {
         r.negotiated_versions.dedup();
         r.elapsed_secs = elapsed.as_secs_f64();
         r.rate_per_sec = if r.elapsed_secs > 0.0 {
-            r.sent as f64 / r.elapsed_secs
+            r.counters.sent as f64 / r.elapsed_secs
         } else {
             0.0
         };
@@ -125,6 +127,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
         writeln!(
             f,
             "fpolicy-sim report ({} mode, {} nodes, versions {:?})",
@@ -133,29 +136,29 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "  sent        {:>12}  in {:.2} s = {:.0}/s",
-            self.sent, self.elapsed_secs, self.rate_per_sec
+            c.sent, self.elapsed_secs, self.rate_per_sec
         )?;
         writeln!(
             f,
             "  answered    {:>12}  (allowed {}, denied {}, other {}, late {})",
-            self.answered, self.allowed, self.denied, self.other_decisions, self.late_responses
+            c.answered, c.allowed, c.denied, c.other_decisions, c.late_responses
         )?;
         writeln!(
             f,
             "  status      {:>12}  queries, {} answers",
-            self.status_queries, self.status_answers
+            c.status_queries, c.status_answers
         )?;
         writeln!(
             f,
             "  cancelled   {:>12}  unanswered {}",
-            self.cancelled, self.unanswered
+            c.cancelled, c.unanswered
         )?;
         writeln!(
             f,
             "  back press. {:>12}  applied, {} removed",
-            self.back_pressure_applied, self.back_pressure_removed
+            c.back_pressure_applied, c.back_pressure_removed
         )?;
-        writeln!(f, "  keep-alives {:>12}", self.keep_alives)?;
+        writeln!(f, "  keep-alives {:>12}", c.keep_alives)?;
         if let Some(l) = self.latency {
             writeln!(
                 f,

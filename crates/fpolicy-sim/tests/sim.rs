@@ -32,7 +32,7 @@ async fn async_mode_sends_exactly_the_count() {
     cfg.count = Some(10_001);
     let report = fpolicy_sim::run(cfg).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.sent, 10_001);
+    assert_eq!(report.counters.sent, 10_001);
     assert_eq!(report.negotiated_versions, ["2.0"]);
     assert_eq!(report.by_req_type.values().sum::<u64>(), 10_001);
     for _ in 0..100 {
@@ -56,10 +56,10 @@ async fn sync_mode_matches_every_response() {
     };
     let report = fpolicy_sim::run(cfg).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.sent, 5_000);
-    assert_eq!(report.answered, 5_000);
-    assert_eq!(report.allowed, 5_000);
-    assert_eq!(report.unanswered, 0);
+    assert_eq!(report.counters.sent, 5_000);
+    assert_eq!(report.counters.answered, 5_000);
+    assert_eq!(report.counters.allowed, 5_000);
+    assert_eq!(report.counters.unanswered, 0);
     let l = report.latency.expect("latency measured");
     assert!(l.p50_us <= l.p99_us && l.p99_us <= l.max_us);
 }
@@ -155,7 +155,7 @@ async fn handshake_echo_is_checked_strictly() {
     let run = tokio::spawn(fpolicy_sim::run(cfg));
     complete_handshake(&mut seen, &send).await;
     let report = run.await.unwrap();
-    assert_eq!(report.sent, 0);
+    assert_eq!(report.counters.sent, 0);
     assert_eq!(report.errors.len(), 1);
     assert!(
         report.errors[0].contains("PolicyName"),
@@ -187,9 +187,9 @@ async fn sync_mode_sends_status_queries_then_cancels() {
     complete_handshake(&mut seen, &send).await;
     let report = run.await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.sent, 4);
-    assert_eq!(report.status_queries, 4);
-    assert_eq!(report.cancelled, 4);
+    assert_eq!(report.counters.sent, 4);
+    assert_eq!(report.counters.status_queries, 4);
+    assert_eq!(report.counters.cancelled, 4);
     let mut types = Vec::new();
     while let Ok(m) = seen.try_recv() {
         types.push(m.notf_type());
@@ -250,9 +250,9 @@ async fn back_pressure_pauses_sending_until_removed() {
     send.send(Message::BackPressureRem(session)).unwrap();
     let report = run.await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.sent, 400);
-    assert_eq!(report.back_pressure_applied, 1);
-    assert_eq!(report.back_pressure_removed, 1);
+    assert_eq!(report.counters.sent, 400);
+    assert_eq!(report.counters.back_pressure_applied, 1);
+    assert_eq!(report.counters.back_pressure_removed, 1);
 }
 
 #[tokio::test]
@@ -266,14 +266,18 @@ async fn keep_alives_are_sent_on_the_interval() {
     complete_handshake(&mut seen, &send).await;
     let report = run.await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert!(report.keep_alives >= 5, "{}", report.keep_alives);
+    assert!(
+        report.counters.keep_alives >= 5,
+        "{}",
+        report.counters.keep_alives
+    );
     let mut keep_alives = 0;
     while let Ok(m) = seen.try_recv() {
         if m == Message::KeepAlive {
             keep_alives += 1;
         }
     }
-    assert_eq!(keep_alives, report.keep_alives);
+    assert_eq!(keep_alives, report.counters.keep_alives);
 }
 
 #[tokio::test]
