@@ -1,0 +1,182 @@
+//! The spool against a model (a Vec of committed records, a Vec of pending
+//! ones, cursors), through appends, commits, reads, cursor moves,
+//! retention, clean reopens and crashes with a torn write.
+
+use std::collections::BTreeMap;
+
+use fpolicy_spool::{FsyncPolicy, Spool, SpoolConfig};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<u8>),
+    Commit,
+    Read { from: u64, max: usize },
+    Advance { sink: usize, by: u64 },
+    Retain,
+    Reopen,
+    Crash { keep: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => vec(any::<u8>(), 0..300).prop_map(Op::Append),
+        3 => Just(Op::Commit),
+        2 => (0u64..400, 1usize..50).prop_map(|(from, max)| Op::Read { from, max }),
+        2 => (0usize..2, 0u64..40).prop_map(|(sink, by)| Op::Advance { sink, by }),
+        1 => Just(Op::Retain),
+        1 => Just(Op::Reopen),
+        1 => (0usize..2000).prop_map(|keep| Op::Crash { keep }),
+    ]
+}
+
+fn config(dir: &std::path::Path) -> SpoolConfig {
+    let mut cfg = SpoolConfig::new(dir);
+    // Small segments so that rolling and retention happen often.
+    cfg.segment_bytes = 2048;
+    cfg.max_record_bytes = 1024;
+    cfg.fsync = FsyncPolicy::Never;
+    cfg
+}
+
+const SINKS: [&str; 2] = ["jsonl", "sqs-ingest"];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn spool_matches_model(ops in vec(op(), 1..120)) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spool, _) = Spool::open(config(dir.path())).unwrap();
+        let mut committed: Vec<Vec<u8>> = Vec::new();
+        let mut pending: Vec<Vec<u8>> = Vec::new();
+        let mut cursors: BTreeMap<&str, u64> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Append(p) => {
+                    let seq = spool.append(&p).unwrap();
+                    prop_assert_eq!(seq, (committed.len() + pending.len()) as u64);
+                    // Rolling a full segment commits what was buffered before.
+                    if spool.committed_seq() != committed.len() as u64 {
+                        prop_assert_eq!(spool.committed_seq(), seq);
+                        committed.append(&mut pending);
+                    }
+                    pending.push(p);
+                }
+                Op::Commit => {
+                    committed.append(&mut pending);
+                    prop_assert_eq!(spool.commit().unwrap(), committed.len() as u64);
+                }
+                Op::Read { from, max } => {
+                    let got = spool.read(from, max).unwrap();
+                    let start = from.max(spool.first_seq());
+                    let want: Vec<(u64, Vec<u8>)> = committed
+                        .iter()
+                        .enumerate()
+                        .skip(start as usize)
+                        .take(max)
+                        .map(|(i, p)| (i as u64, p.clone()))
+                        .collect();
+                    prop_assert_eq!(got, want);
+                }
+                Op::Advance { sink, by } => {
+                    let name = SINKS[sink];
+                    let next = (spool.cursor(name) + by).min(committed.len() as u64);
+                    spool.set_cursor(name, next).unwrap();
+                    cursors.insert(name, next);
+                }
+                Op::Retain => {
+                    spool.retain().unwrap();
+                    // Nothing at or after the slowest cursor is ever deleted.
+                    if let Some(&min) = cursors.values().min() {
+                        prop_assert!(spool.first_seq() <= min);
+                    } else {
+                        prop_assert_eq!(spool.first_seq(), 0);
+                    }
+                }
+                Op::Reopen => {
+                    // A clean stop without commit loses only the uncommitted.
+                    drop(spool);
+                    pending.clear();
+                    let (s, recovery) = Spool::open(config(dir.path())).unwrap();
+                    prop_assert_eq!(recovery.truncated_bytes, 0);
+                    spool = s;
+                }
+                Op::Crash { keep } => {
+                    spool.crash_with_torn_write(keep);
+                    // Records that reached the file whole are valid and
+                    // recovered; the torn one and everything after are not.
+                    let mut written = 0;
+                    for p in pending.drain(..) {
+                        written += 16 + p.len();
+                        if written > keep {
+                            break;
+                        }
+                        committed.push(p);
+                    }
+                    let (s, _) = Spool::open(config(dir.path())).unwrap();
+                    spool = s;
+                }
+            }
+            prop_assert_eq!(spool.committed_seq(), committed.len() as u64);
+            for (name, &next) in &cursors {
+                prop_assert_eq!(spool.cursor(name), next);
+            }
+        }
+        // Everything committed and still retained reads back intact.
+        let first = spool.first_seq();
+        let all = spool.read(first, usize::MAX).unwrap();
+        prop_assert_eq!(all.len(), committed.len() - first as usize);
+        for (seq, payload) in all {
+            prop_assert_eq!(&payload, &committed[seq as usize]);
+        }
+    }
+}
+
+#[test]
+fn torn_tail_is_truncated_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.fsync = FsyncPolicy::Always;
+    let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+    for i in 0..10u8 {
+        spool.append(&[i; 40]).unwrap();
+    }
+    spool.commit().unwrap();
+    spool.append(&[0xee; 100]).unwrap();
+    spool.crash_with_torn_write(30);
+    let (spool, recovery) = Spool::open(cfg).unwrap();
+    assert_eq!(recovery.truncated_bytes, 30);
+    assert_eq!(recovery.records, 10);
+    assert_eq!(spool.committed_seq(), 10);
+}
+
+#[test]
+fn corruption_before_the_tail_is_an_error_not_a_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+    for i in 0..200u32 {
+        spool.append(&i.to_le_bytes().repeat(20)).unwrap();
+    }
+    spool.commit().unwrap();
+    assert!(spool.stats().segments > 2);
+    drop(spool);
+    // Flip a payload byte in the first segment.
+    let first = dir.path().join("segments").join(format!("{:020}.seg", 0));
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[8 + 16 + 3] ^= 0xff;
+    std::fs::write(&first, bytes).unwrap();
+    let err = Spool::open(cfg).unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+#[test]
+fn oversized_records_and_bad_sink_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut spool, _) = Spool::open(config(dir.path())).unwrap();
+    assert!(spool.append(&[0; 2000]).is_err());
+    assert!(spool.set_cursor("../etc", 0).is_err());
+    assert!(spool.set_cursor("", 0).is_err());
+}
