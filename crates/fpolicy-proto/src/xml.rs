@@ -169,31 +169,26 @@ impl<'a> Parser<'a> {
             };
             self.text(text_start, lt)?;
             self.pos = lt;
-            match self.bytes.get(lt + 1) {
+            let closed_root = match self.bytes.get(lt + 1) {
                 Some(b'?') => {
                     // A declaration or processing instruction needs a target name.
                     let (_, after) = self.name(lt + 2)?;
-                    self.skip_past(after, b"?>", "unterminated processing instruction")?
+                    self.skip_past(after, b"?>", "unterminated processing instruction")?;
+                    false
                 }
-                Some(b'!') => self.markup_declaration(lt)?,
-                Some(b'/') => {
-                    if self.end_tag(lt)? {
-                        let doc = Document {
-                            nodes: self.nodes,
-                            part: self.part,
-                        };
-                        return Ok((doc, self.pos));
-                    }
+                Some(b'!') => {
+                    self.markup_declaration(lt)?;
+                    false
                 }
-                _ => {
-                    if self.start_tag(lt)? {
-                        let doc = Document {
-                            nodes: self.nodes,
-                            part: self.part,
-                        };
-                        return Ok((doc, self.pos));
-                    }
-                }
+                Some(b'/') => self.end_tag(lt)?,
+                _ => self.start_tag(lt)?,
+            };
+            if closed_root {
+                let doc = Document {
+                    nodes: self.nodes,
+                    part: self.part,
+                };
+                return Ok((doc, self.pos));
             }
         }
     }
@@ -341,7 +336,7 @@ impl<'a> Parser<'a> {
             Some(i) => &qname[i + 1..],
             None => qname,
         };
-        let id = push_node(&mut self.nodes, &self.stack, local, qname, self.part, lt)?;
+        let id = push_node(&mut self.nodes, &self.stack, local, qname, self.part)?;
         if empty {
             return Ok(self.stack.is_empty());
         }
@@ -425,76 +420,64 @@ fn normalize_newlines(raw: &str) -> Cow<'_, str> {
     Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
-/// Resolves entity and character references in text starting at `offset`.
+/// Normalises newlines and resolves entity and character references in
+/// text that starts at byte `offset` of the part.
 fn decode_text(raw: &str, offset: usize, part: Part) -> Result<Cow<'_, str>, MessageError> {
-    let Some(first_amp) = memchr::memchr(b'&', raw.as_bytes()) else {
-        return Ok(normalize_newlines(raw));
+    let text = normalize_newlines(raw);
+    let Some(mut amp) = memchr::memchr(b'&', text.as_bytes()) else {
+        return Ok(text);
     };
-    let raw_n = normalize_newlines(raw);
-    let raw = raw_n.as_ref();
     let err = |at: usize, reason: String| MessageError::Xml {
         part,
         offset: offset + at,
         reason,
     };
-    let mut out = String::with_capacity(raw.len());
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
     let mut rest_start = 0;
-    let mut amp = first_amp.min(raw.len());
-    // `first_amp` was found before newline normalisation, which only ever
-    // shortens the text; search again from the start if needed.
-    if raw.as_bytes().get(amp) != Some(&b'&') {
-        amp = memchr::memchr(b'&', raw.as_bytes()).unwrap_or(raw.len());
-    }
-    while amp < raw.len() {
-        out.push_str(&raw[rest_start..amp]);
-        let Some(semi) = memchr::memchr(b';', &raw.as_bytes()[amp..]) else {
+    while amp < text.len() {
+        out.push_str(&text[rest_start..amp]);
+        let Some(semi) = memchr::memchr(b';', &bytes[amp..]) else {
             return Err(err(amp, "unterminated reference".into()));
         };
-        let name = &raw[amp + 1..amp + semi];
+        let name = &text[amp + 1..amp + semi];
         match name {
             "lt" => out.push('<'),
             "gt" => out.push('>'),
             "amp" => out.push('&'),
             "quot" => out.push('"'),
             "apos" => out.push('\''),
-            _ => {
-                let code = if let Some(hex) = name.strip_prefix("#x") {
-                    u32::from_str_radix(hex, 16)
-                        .ok()
-                        .filter(|_| !hex.is_empty() && hex.len() <= 8)
-                } else if let Some(dec) = name.strip_prefix('#') {
-                    dec.parse::<u32>()
-                        .ok()
-                        .filter(|_| dec.bytes().all(|b| b.is_ascii_digit()))
-                } else {
-                    None
-                };
-                let Some(code) = code else {
+            _ => match char_reference(name) {
+                Some(c) => out.push(c),
+                None => {
+                    let shown: String = name.chars().take(32).collect();
                     return Err(err(
                         amp,
-                        format!(
-                            "unknown entity &{};",
-                            name.chars().take(32).collect::<String>()
-                        ),
+                        format!("unknown entity or invalid character reference &{shown};"),
                     ));
-                };
-                match char::from_u32(code).filter(|&c| is_xml_char(c)) {
-                    Some(c) => out.push(c),
-                    None => {
-                        return Err(err(
-                            amp,
-                            format!("character reference to an invalid character U+{code:X}"),
-                        ));
-                    }
                 }
-            }
+            },
         }
         rest_start = amp + semi + 1;
-        amp = memchr::memchr(b'&', &raw.as_bytes()[rest_start..])
-            .map_or(raw.len(), |i| rest_start + i);
+        amp = memchr::memchr(b'&', &bytes[rest_start..]).map_or(text.len(), |i| rest_start + i);
     }
-    out.push_str(&raw[rest_start..]);
+    out.push_str(&text[rest_start..]);
     Ok(Cow::Owned(out))
+}
+
+/// `#123` or `#x7B` to the character, if it is one XML may carry. Only
+/// digits are accepted (Rust's integer parsers would also take a sign).
+fn char_reference(name: &str) -> Option<char> {
+    let (digits, radix) = match name.strip_prefix("#x") {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => (hex, 16),
+        Some(_) => return None,
+        None => match name.strip_prefix('#') {
+            Some(dec) if !dec.is_empty() && dec.bytes().all(|b| b.is_ascii_digit()) => (dec, 10),
+            _ => return None,
+        },
+    };
+    let code = u32::from_str_radix(digits, radix).ok()?;
+    char::from_u32(code).filter(|&c| is_xml_char(c))
 }
 
 /// XML 1.0 `Char`.
@@ -502,25 +485,19 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// Adds an element under the open element (the parser returns as soon as
+/// the root closes, so there is never a second root).
 fn push_node<'a>(
     nodes: &mut Vec<Node<'a>>,
     stack: &[u32],
     name: &'a str,
     qname: &'a str,
     part: Part,
-    offset: usize,
 ) -> Result<u32, MessageError> {
     if nodes.len() >= MAX_ELEMENTS {
         return Err(MessageError::TooManyElements {
             part,
             max: MAX_ELEMENTS,
-        });
-    }
-    if stack.is_empty() && !nodes.is_empty() {
-        return Err(MessageError::Xml {
-            part,
-            offset,
-            reason: "more than one root element".into(),
         });
     }
     let id = nodes.len() as u32;

@@ -754,3 +754,43 @@ fn escaping_in_built_responses() {
     };
     assert_eq!(back.policy_name, "a&b<c>\"d'");
 }
+
+#[test]
+fn character_references_accept_digits_only() {
+    let alert = |msg: &str| {
+        wire(
+            "ALERT_MSG",
+            Some(&format!(
+                "<Alert><SessionId>s</SessionId><Severity>WARNING</Severity><AlertMsg>{msg}</AlertMsg></Alert>"
+            )),
+            true,
+        )
+    };
+    let Message::Alert(a) = decode(&alert("&#x41;&#66;&#x0000043;")).message else {
+        panic!()
+    };
+    assert_eq!(a.message, "ABC");
+    // Rust's integer parsers accept a sign; XML does not.
+    for bad in [
+        "&#x+41;",
+        "&#+65;",
+        "&#x;",
+        "&#;",
+        "&#xD800;",
+        "&#0;",
+        "&#x110000;",
+        "&nbsp;",
+    ] {
+        let err = decode_err(&alert(bad));
+        assert!(
+            matches!(
+                err,
+                MessageError::Xml {
+                    part: Part::Body,
+                    ..
+                }
+            ),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -148,47 +148,39 @@ impl Decoded {
 /// missing blank line between the parts does not matter.
 pub fn decode_payload(payload: &[u8]) -> Result<Decoded, MessageError> {
     let payload = payload.strip_suffix(&[0]).unwrap_or(payload);
-    let (text, utf8_error_at) = match std::str::from_utf8(payload) {
-        Ok(t) => (t, None),
-        Err(e) => {
-            let valid = e.valid_up_to();
-            // SAFETY-free: from_utf8 on the prefix cannot fail.
-            (
-                std::str::from_utf8(&payload[..valid]).unwrap_or(""),
-                Some(valid),
-            )
-        }
+    // On invalid UTF-8, parse the valid prefix to tell which part is bad.
+    let (text, utf8_valid) = match std::str::from_utf8(payload) {
+        Ok(t) => (t, true),
+        Err(e) => (
+            std::str::from_utf8(&payload[..e.valid_up_to()]).unwrap_or(""),
+            false,
+        ),
     };
     let (header_doc, header_end) = Document::parse_prefix(text, Part::Header).map_err(|e| {
-        if utf8_error_at.is_some() {
-            MessageError::InvalidUtf8 { part: Part::Header }
-        } else {
+        if utf8_valid {
             e
+        } else {
+            MessageError::InvalidUtf8 { part: Part::Header }
         }
     })?;
-    if utf8_error_at.is_some() {
+    if !utf8_valid {
         return Err(MessageError::InvalidUtf8 { part: Part::Body });
     }
     let header = Header::from_document(&header_doc)?;
-    let body = text[header_end..].trim_start_matches(['\n', '\r', ' ', '\t']);
-    let body = body.trim_end_matches('\0');
-    if body.trim().is_empty() {
-        return match header.notf_type {
-            NotfType::KeepAlive => Ok(Decoded {
-                header,
-                message: Message::KeepAlive,
-                body_len: 0,
-            }),
-            other => Err(MessageError::MissingBody {
-                notf_type: other.as_str(),
-            }),
-        };
-    }
+    let body = text[header_end..]
+        .trim_start_matches(['\n', '\r', ' ', '\t'])
+        .trim_end_matches('\0');
     if header.notf_type == NotfType::KeepAlive {
+        // Header-only by definition; anything after the header is ignored.
         return Ok(Decoded {
             header,
             message: Message::KeepAlive,
             body_len: body.len(),
+        });
+    }
+    if body.trim().is_empty() {
+        return Err(MessageError::MissingBody {
+            notf_type: header.notf_type.as_str(),
         });
     }
     let body_doc = Document::parse(body, Part::Body)?;
