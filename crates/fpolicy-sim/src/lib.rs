@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use report::{Counters, Latency, NodeReport, Report};
+pub use report::{Counters, Latency, LatencyHistogram, NodeReport, Report};
 
 /// Errors of one simulated node.
 #[derive(Debug, thiserror::Error)]

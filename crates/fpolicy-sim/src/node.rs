@@ -13,7 +13,7 @@ use fpolicy_proto::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, Notify, Semaphore};
 
-use crate::report::{Counters, NodeReport};
+use crate::report::{Counters, LatencyHistogram, NodeReport};
 use crate::workload::Workload;
 use crate::{Mode, SimConfig, SimError};
 
@@ -235,7 +235,7 @@ where
     {
         reader_task.abort();
     }
-    let counts = std::mem::take(&mut *shared.counts.lock().unwrap_or_else(|e| e.into_inner()));
+    let counts = std::mem::take(&mut *shared.counts());
     if let Some(e) = shared
         .reader_error
         .lock()
@@ -245,7 +245,7 @@ where
         report.errors.push(e);
     }
     report.counters.add(&counts.counters);
-    report.latencies_us.extend(counts.latencies_us);
+    report.latency.merge(&counts.latency);
     Ok(())
 }
 
@@ -334,7 +334,14 @@ async fn scan_outstanding(
 #[derive(Debug, Default)]
 struct ReaderCounts {
     counters: Counters,
-    latencies_us: Vec<u64>,
+    latency: LatencyHistogram,
+}
+
+impl Shared {
+    /// The reader's counts. A poisoned lock still holds valid counters.
+    fn counts(&self) -> std::sync::MutexGuard<'_, ReaderCounts> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -349,14 +356,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 match decode_payload(&payload)?.message {
                     Message::ScreenResp(resp) => {
                         let entry = shared.outstanding.lock().await.remove(&resp.req_id);
-                        let mut counts = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut counts = shared.counts();
                         match entry {
                             Some(o) => {
                                 shared.permits.add_permits(1);
                                 counts.counters.answered += 1;
-                                counts
-                                    .latencies_us
-                                    .push(o.sent.elapsed().as_micros() as u64);
+                                counts.latency.record(o.sent.elapsed().as_micros() as u64);
                                 match resp.decision {
                                     ScreenDecision::Allow => counts.counters.allowed += 1,
                                     ScreenDecision::Deny => counts.counters.denied += 1,
@@ -368,12 +373,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         }
                     }
                     Message::StatusQueryResp(r) => {
-                        shared
-                            .counts
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .counters
-                            .status_answers += 1;
+                        shared.counts().counters.status_answers += 1;
                         if r.status == RequestStatus::Lost {
                             // The server lost it: stop waiting, as ONTAP would resend elsewhere.
                             if shared.outstanding.lock().await.remove(&r.req_id).is_some() {
@@ -382,21 +382,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         }
                     }
                     Message::BackPressureApply(_) => {
-                        shared
-                            .counts
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .counters
-                            .back_pressure_applied += 1;
+                        shared.counts().counters.back_pressure_applied += 1;
                         shared.paused.store(true, Ordering::Release);
                     }
                     Message::BackPressureRem(_) => {
-                        shared
-                            .counts
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .counters
-                            .back_pressure_removed += 1;
+                        shared.counts().counters.back_pressure_removed += 1;
                         shared.paused.store(false, Ordering::Release);
                         shared.resumed.notify_waiters();
                     }

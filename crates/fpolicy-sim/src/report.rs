@@ -43,6 +43,43 @@ impl Counters {
     }
 }
 
+/// Request→response latencies in microseconds: fixed memory however long
+/// the run (1 µs to 1 h, 3 significant digits).
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram(hdrhistogram::Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(
+            hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+        )
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, micros: u64) {
+        self.0.saturating_record(micros.max(1));
+    }
+
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.0.add(&other.0);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// p50, p99 and max, or `None` when nothing was recorded.
+    pub fn summary(&self) -> Option<Latency> {
+        (!self.0.is_empty()).then(|| Latency {
+            p50_us: self.0.value_at_quantile(0.50),
+            p99_us: self.0.value_at_quantile(0.99),
+            max_us: self.0.max(),
+        })
+    }
+}
+
 /// What one node saw.
 #[derive(Debug, Default)]
 pub struct NodeReport {
@@ -50,7 +87,7 @@ pub struct NodeReport {
     pub counters: Counters,
     pub paused_times: u64,
     pub by_req_type: BTreeMap<String, u64>,
-    pub latencies_us: Vec<u64>,
+    pub latency: LatencyHistogram,
     pub errors: Vec<String>,
     pub elapsed: Duration,
 }
@@ -85,7 +122,7 @@ impl Report {
             mode: mode.to_owned(),
             ..Report::default()
         };
-        let mut hist = hdrhistogram::Histogram::<u64>::new(3).expect("valid sigfig");
+        let mut latency = LatencyHistogram::default();
         let mut elapsed = Duration::ZERO;
         for (i, n) in nodes.into_iter().enumerate() {
             if let Some(v) = n.negotiated {
@@ -95,9 +132,7 @@ impl Report {
             for (k, v) in n.by_req_type {
                 *r.by_req_type.entry(k).or_default() += v;
             }
-            for l in n.latencies_us {
-                hist.saturating_record(l.max(1));
-            }
+            latency.merge(&n.latency);
             r.errors
                 .extend(n.errors.into_iter().map(|e| format!("node {i}: {e}")));
             elapsed = elapsed.max(n.elapsed);
@@ -110,13 +145,7 @@ impl Report {
         } else {
             0.0
         };
-        if !hist.is_empty() {
-            r.latency = Some(Latency {
-                p50_us: hist.value_at_quantile(0.50),
-                p99_us: hist.value_at_quantile(0.99),
-                max_us: hist.max(),
-            });
-        }
+        r.latency = latency.summary();
         r
     }
 
@@ -171,5 +200,29 @@ impl fmt::Display for Report {
             writeln!(f, "    {e}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards against a histogram that clamps to a small initial range
+    /// (hdrhistogram's `new` + `saturating_record` reports p50 = 2 here).
+    #[test]
+    fn latency_quantiles_are_right_over_a_wide_range() {
+        let mut a = LatencyHistogram::default();
+        let mut b = LatencyHistogram::default();
+        for v in 1..=5_000u64 {
+            a.record(v);
+            b.record(v + 5_000);
+        }
+        a.merge(&b);
+        assert_eq!(a.count(), 10_000);
+        let s = a.summary().unwrap();
+        assert!((4_990..=5_010).contains(&s.p50_us), "{s:?}");
+        assert!((9_880..=9_920).contains(&s.p99_us), "{s:?}");
+        assert!((9_995..=10_010).contains(&s.max_us), "{s:?}");
+        assert_eq!(LatencyHistogram::default().summary(), None);
     }
 }

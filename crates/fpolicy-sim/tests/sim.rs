@@ -10,7 +10,7 @@ use fpolicy_proto::{Encoder, FrameDecoder, Message, NotfType, ProtocolVersion, d
 use fpolicy_sim::discard::{DiscardConfig, DiscardStats};
 use fpolicy_sim::{Mode, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 async fn discard(reply: bool) -> (SimConfig, Arc<DiscardStats>) {
@@ -76,8 +76,9 @@ async fn rate_limit_is_respected() {
     assert!(report.elapsed_secs >= 0.45, "{}", report.elapsed_secs);
 }
 
-/// A scripted server: handshake (optionally wrong), then every decoded
-/// message goes to the test through a channel; the test can send frames back.
+/// A scripted server: it answers the handshake itself (with a wrong policy
+/// echo if asked), reports every decoded message to the test, and writes
+/// whatever the test sends.
 async fn scripted(
     bad_echo: bool,
 ) -> (
@@ -89,22 +90,22 @@ async fn scripted(
     let addr = listener.local_addr().unwrap();
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
     let (send_tx, mut send_rx) = mpsc::unbounded_channel::<Message>();
+    let reply_tx = send_tx.clone();
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         let (mut r, mut w) = stream.into_split();
-        let decoder = FrameDecoder::default();
-        let mut buf = BytesMut::new();
-        let mut enc = Encoder::default();
         tokio::spawn(async move {
+            let mut encoder = Encoder::default();
             while let Some(m) = send_rx.recv().await {
                 let mut out = Vec::new();
-                Encoder::default().encode(&m, &mut out);
+                encoder.encode(&m, &mut out);
                 if w.write_all(&out).await.is_err() {
                     return;
                 }
             }
         });
-        let reply_tx = seen_tx.clone();
+        let decoder = FrameDecoder::default();
+        let mut buf = BytesMut::new();
         loop {
             while let Some(p) = decoder.decode(&mut buf).unwrap() {
                 let msg = decode_payload(&p).unwrap().message;
@@ -113,15 +114,9 @@ async fn scripted(
                     if bad_echo {
                         resp.policy_name = "someone_else".into();
                     }
-                    let mut out = Vec::new();
-                    enc.encode(&Message::NegoResp(resp), &mut out);
-                    // Handshake replies go straight back through the test channel's writer.
-                    let _ = reply_tx.send(Message::NegoResp(
-                        match decode_payload(&out[6..]).unwrap().message {
-                            Message::NegoResp(r) => r,
-                            _ => unreachable!(),
-                        },
-                    ));
+                    // Queued before the test learns of the handshake, so it
+                    // goes out ahead of anything the test sends.
+                    let _ = reply_tx.send(Message::NegoResp(resp));
                 }
                 let _ = seen_tx.send(msg);
             }
@@ -133,28 +128,19 @@ async fn scripted(
     (SimConfig::new(addr), seen_rx, send_tx)
 }
 
-/// Forwards the server's NEGO_RESP (reported by `scripted`) to the client.
-async fn complete_handshake(
-    seen: &mut mpsc::UnboundedReceiver<Message>,
-    send: &mpsc::UnboundedSender<Message>,
-) {
-    loop {
-        match seen.recv().await.expect("server alive") {
-            Message::NegoResp(r) => {
-                send.send(Message::NegoResp(r)).unwrap();
-                return;
-            }
-            _ => continue,
-        }
-    }
+/// Waits until the scripted server has received NEGO_REQ (and so has
+/// queued its NEGO_RESP).
+async fn wait_for_handshake(seen: &mut mpsc::UnboundedReceiver<Message>) {
+    while !matches!(
+        seen.recv().await.expect("server alive"),
+        Message::NegoReq(_)
+    ) {}
 }
 
 #[tokio::test]
 async fn handshake_echo_is_checked_strictly() {
-    let (cfg, mut seen, send) = scripted(true).await;
-    let run = tokio::spawn(fpolicy_sim::run(cfg));
-    complete_handshake(&mut seen, &send).await;
-    let report = run.await.unwrap();
+    let (cfg, _seen, _send) = scripted(true).await;
+    let report = fpolicy_sim::run(cfg).await;
     assert_eq!(report.counters.sent, 0);
     assert_eq!(report.errors.len(), 1);
     assert!(
@@ -166,7 +152,13 @@ async fn handshake_echo_is_checked_strictly() {
 
 #[tokio::test]
 async fn handshake_timeout_is_reported() {
-    let (mut cfg, _seen, _send) = scripted(false).await;
+    // A server that accepts and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = SimConfig::new(listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (_stream, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
     cfg.handshake_timeout = Duration::from_millis(200);
     let report = fpolicy_sim::run(cfg).await;
     assert!(
@@ -178,13 +170,13 @@ async fn handshake_timeout_is_reported() {
 
 #[tokio::test]
 async fn sync_mode_sends_status_queries_then_cancels() {
-    let (mut cfg, mut seen, send) = scripted(false).await;
+    let (mut cfg, mut seen, _send) = scripted(false).await;
     cfg.mode = Mode::Sync { max_outstanding: 4 };
     cfg.count = Some(4);
     cfg.status_query_after = Duration::from_millis(100);
     cfg.cancel_after = Duration::from_millis(400);
     let run = tokio::spawn(fpolicy_sim::run(cfg));
-    complete_handshake(&mut seen, &send).await;
+    wait_for_handshake(&mut seen).await;
     let report = run.await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.counters.sent, 4);
@@ -230,7 +222,7 @@ async fn back_pressure_pauses_sending_until_removed() {
     cfg.rate = Some(1_000);
     cfg.count = Some(400);
     let run = tokio::spawn(fpolicy_sim::run(cfg));
-    complete_handshake(&mut seen, &send).await;
+    wait_for_handshake(&mut seen).await;
     let session = fpolicy_proto::BackPressure {
         session_id: "s".into(),
     };
@@ -257,13 +249,13 @@ async fn back_pressure_pauses_sending_until_removed() {
 
 #[tokio::test]
 async fn keep_alives_are_sent_on_the_interval() {
-    let (mut cfg, mut seen, send) = scripted(false).await;
+    let (mut cfg, mut seen, _send) = scripted(false).await;
     cfg.keep_alive_interval = Duration::from_millis(50);
     cfg.count = None;
     cfg.duration = Some(Duration::from_millis(400));
     cfg.rate = Some(100);
     let run = tokio::spawn(fpolicy_sim::run(cfg));
-    complete_handshake(&mut seen, &send).await;
+    wait_for_handshake(&mut seen).await;
     let report = run.await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(
@@ -287,5 +279,4 @@ async fn connection_refused_is_an_error_not_a_hang() {
     drop(listener);
     let report = fpolicy_sim::run(SimConfig::new(addr)).await;
     assert!(report.errors[0].contains("connect"), "{:?}", report.errors);
-    let _ = TcpStream::connect(addr).await.is_err();
 }
