@@ -145,6 +145,8 @@ pub struct Spool {
     /// Encoded records appended but not yet committed.
     pending: Vec<u8>,
     pending_records: u64,
+    /// Index entries (seq, file offset) of the buffered records.
+    pending_index: Vec<(u64, u64)>,
     /// Next sequence number that commit will make durable.
     committed_seq: u64,
     cursors: BTreeMap<String, u64>,
@@ -204,7 +206,8 @@ impl Spool {
                 });
             }
             let is_last = i + 1 == count;
-            let (seg, truncated) = scan_segment(&path, first, cfg.max_record_bytes, is_last)?;
+            let (seg, truncated) =
+                scan_segment(&cfg.dir, &path, first, cfg.max_record_bytes, is_last)?;
             recovery.truncated_bytes += truncated;
             recovery.records += seg.records;
             expected = Some(seg.end_seq());
@@ -260,6 +263,7 @@ impl Spool {
                 active,
                 pending: Vec::with_capacity(256 * 1024),
                 pending_records: 0,
+                pending_index: Vec::new(),
                 committed_seq,
                 cursors,
             },
@@ -288,6 +292,11 @@ impl Spool {
             self.roll()?;
         }
         let seq = self.committed_seq + self.pending_records;
+        let active = self.active_segment();
+        if (seq - active.first_seq).is_multiple_of(INDEX_EVERY) {
+            let offset = active.bytes + self.pending.len() as u64;
+            self.pending_index.push((seq, offset));
+        }
         self.pending
             .extend_from_slice(&(payload.len() as u32).to_le_bytes());
         self.pending
@@ -312,26 +321,13 @@ impl Spool {
         if self.cfg.fsync == FsyncPolicy::Always {
             self.active.sync_data().map_err(io_err(&path))?;
         }
-        // Index the committed records.
-        let first = self.committed_seq;
         let seg = self
             .segments
             .values_mut()
             .next_back()
             .expect("an active segment");
-        let mut offset = seg.bytes;
-        let mut at = 0usize;
-        for i in 0..self.pending_records {
-            let seq = first + i;
-            let len = u32::from_le_bytes(self.pending[at..at + 4].try_into().unwrap_or_default())
-                as usize;
-            if (seq - seg.first_seq).is_multiple_of(INDEX_EVERY) {
-                seg.index.push((seq, offset));
-            }
-            at += RECORD_HEADER + len;
-            offset += (RECORD_HEADER + len) as u64;
-        }
-        seg.bytes = offset;
+        seg.index.append(&mut self.pending_index);
+        seg.bytes += self.pending.len() as u64;
         seg.records += self.pending_records;
         self.committed_seq += self.pending_records;
         self.pending.clear();
@@ -514,6 +510,7 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, SpoolError> {
 /// Verifies a segment. For the last segment, a bad tail is truncated and
 /// its length returned; elsewhere it is corruption.
 fn scan_segment(
+    dir: &Path,
     path: &Path,
     first_seq: u64,
     max_record: usize,
@@ -528,12 +525,7 @@ fn scan_segment(
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         if is_last && data.len() < MAGIC.len() && MAGIC.starts_with(&data) {
             // Crashed while creating the segment: start it again.
-            let seg = create_segment(
-                path.parent()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new(".")),
-                first_seq,
-            )?;
+            let seg = create_segment(dir, first_seq)?;
             return Ok((seg, data.len() as u64));
         }
         return Err(corrupt(0, "bad magic"));

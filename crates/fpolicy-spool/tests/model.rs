@@ -180,3 +180,39 @@ fn oversized_records_and_bad_sink_names_are_refused() {
     assert!(spool.set_cursor("../etc", 0).is_err());
     assert!(spool.set_cursor("", 0).is_err());
 }
+
+/// Reads through the sparse index (one entry per 256 records) from many
+/// starting points, with the index built by commits of uneven size and
+/// then again by recovery.
+#[test]
+fn reads_through_the_sparse_index_from_any_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.segment_bytes = 64 * 1024 * 1024;
+    let payload = |i: u64| format!("record {i} {}", "x".repeat((i % 37) as usize)).into_bytes();
+    let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+    let mut batch = 1;
+    let mut i = 0;
+    while i < 3_000 {
+        for _ in 0..batch {
+            spool.append(&payload(i)).unwrap();
+            i += 1;
+        }
+        spool.commit().unwrap();
+        batch = batch % 300 + 7;
+    }
+    let check = |spool: &Spool| {
+        for from in (0..i).step_by(97).chain([255, 256, 257, 511, 512, i - 1]) {
+            let got = spool.read(from, 5).unwrap();
+            let want: Vec<(u64, Vec<u8>)> =
+                (from..(from + 5).min(i)).map(|s| (s, payload(s))).collect();
+            assert_eq!(got, want, "from {from}");
+        }
+    };
+    assert_eq!(spool.stats().segments, 1);
+    check(&spool);
+    drop(spool);
+    let (spool, recovery) = Spool::open(cfg).unwrap();
+    assert_eq!(recovery.records, i);
+    check(&spool);
+}
