@@ -149,7 +149,6 @@ where
         }
         if shared.paused.load(Ordering::Acquire) {
             flush(&mut writer, &mut out).await?;
-            report.paused_times += 1;
             let _ =
                 tokio::time::timeout(Duration::from_millis(100), shared.resumed.notified()).await;
             continue;

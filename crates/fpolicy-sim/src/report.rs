@@ -85,7 +85,6 @@ impl LatencyHistogram {
 pub struct NodeReport {
     pub negotiated: Option<String>,
     pub counters: Counters,
-    pub paused_times: u64,
     pub by_req_type: BTreeMap<String, u64>,
     pub latency: LatencyHistogram,
     pub errors: Vec<String>,
