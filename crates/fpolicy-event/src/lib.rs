@@ -1,0 +1,25 @@
+//! The FPolicy event model: from a typed SCREEN_REQ to the JSON event every
+//! sink delivers. No I/O, so all of it is tested exhaustively.
+//!
+//! - [`normalize`]: request + session → [`Event`]
+//! - [`screen`]: deny rules for synchronous engines
+//! - [`record`]: the event's spool record
+//! - [`coalesce`]: write-complete coalescing over durable records
+//! - [`names`]: volume/SVM name resolution (the seam for ONTAP REST)
+//! - [`time`]: RFC 3339 formatting and parsing
+
+pub mod coalesce;
+pub mod event;
+pub mod id;
+pub mod names;
+pub mod normalize;
+pub mod record;
+pub mod screen;
+pub mod time;
+
+pub use coalesce::{CoalesceConfig, CoalesceStats, Coalescer, Emitted};
+pub use event::{Event, Metadata, Operation};
+pub use names::{NameResolver, StaticNames};
+pub use normalize::{EngineType, GenerationTimeUnit, Normalizer, SessionInfo};
+pub use record::RecordView;
+pub use screen::{ScreeningRules, Verdict};

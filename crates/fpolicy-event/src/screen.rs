@@ -1,0 +1,171 @@
+//! Screening rules for synchronous engines: deny by file extension or path
+//! glob (a ransomware extension blocklist, a protected folder), allow
+//! everything else.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::event::Operation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("invalid deny glob {glob:?}: {source}")]
+    Glob {
+        glob: String,
+        source: globset::Error,
+    },
+    #[error(
+        "invalid deny extension {0:?}: give the extension without dots or slashes, e.g. \"locky\""
+    )]
+    Extension(String),
+}
+
+/// The answer for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Denied, with the rule that matched (`extension:locky`, `glob:/hr/**`).
+    Deny(String),
+}
+
+/// Compiled rules. Globs use `*` within one path component, `**` across
+/// components and `?` for one character; they match the event's
+/// `file_path` (for renames and links, the new name too). Extensions
+/// compare case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct ScreeningRules {
+    extensions: Vec<String>,
+    globs: Vec<String>,
+    set: GlobSet,
+    /// Empty: the rules apply to every operation.
+    operations: Vec<Operation>,
+}
+
+impl ScreeningRules {
+    pub fn new(
+        deny_extensions: &[String],
+        deny_globs: &[String],
+        operations: &[Operation],
+    ) -> Result<Self, RuleError> {
+        let mut builder = GlobSetBuilder::new();
+        for g in deny_globs {
+            let glob = GlobBuilder::new(g)
+                .literal_separator(true)
+                .build()
+                .map_err(|source| RuleError::Glob {
+                    glob: g.clone(),
+                    source,
+                })?;
+            builder.add(glob);
+        }
+        let set = builder.build().map_err(|source| RuleError::Glob {
+            glob: deny_globs.join(", "),
+            source,
+        })?;
+        let mut extensions = Vec::with_capacity(deny_extensions.len());
+        for e in deny_extensions {
+            let e = e.strip_prefix('.').unwrap_or(e);
+            if e.is_empty() || e.contains(['.', '/', '\\']) {
+                return Err(RuleError::Extension(e.to_owned()));
+            }
+            extensions.push(e.to_lowercase());
+        }
+        Ok(ScreeningRules {
+            extensions,
+            globs: deny_globs.to_vec(),
+            set,
+            operations: operations.to_vec(),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.extensions.is_empty() && self.globs.is_empty()
+    }
+
+    /// The verdict for an operation on `paths` (every name it touches).
+    pub fn verdict<'a>(&self, op: Operation, paths: impl IntoIterator<Item = &'a str>) -> Verdict {
+        if self.is_empty() || (!self.operations.is_empty() && !self.operations.contains(&op)) {
+            return Verdict::Allow;
+        }
+        for path in paths {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            if let Some((_, ext)) = name.rsplit_once('.')
+                && let Some(hit) = self.extensions.iter().find(|e| e.eq_ignore_ascii_case(ext))
+            {
+                return Verdict::Deny(format!("extension:{hit}"));
+            }
+            if let Some(&i) = self.set.matches(path).first() {
+                return Verdict::Deny(format!("glob:{}", self.globs[i]));
+            }
+        }
+        Verdict::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(ext: &[&str], globs: &[&str], ops: &[Operation]) -> ScreeningRules {
+        let ext: Vec<String> = ext.iter().map(|s| s.to_string()).collect();
+        let globs: Vec<String> = globs.iter().map(|s| s.to_string()).collect();
+        ScreeningRules::new(&ext, &globs, ops).unwrap()
+    }
+
+    #[test]
+    fn extensions_and_globs() {
+        let r = rules(
+            &["locky", ".WNCRY"],
+            &["/finance/**/*.xlsm", "/**/README_DECRYPT*"],
+            &[],
+        );
+        let v = |p: &str| r.verdict(Operation::Create, [p]);
+        assert_eq!(v("/a/b.LOCKY"), Verdict::Deny("extension:locky".into()));
+        assert_eq!(v("/x.wncry"), Verdict::Deny("extension:wncry".into()));
+        assert_eq!(v("/locky"), Verdict::Allow);
+        assert_eq!(v("/dir.locky/file"), Verdict::Allow);
+        assert_eq!(
+            v("/finance/2026/q1/book.xlsm"),
+            Verdict::Deny("glob:/finance/**/*.xlsm".into())
+        );
+        assert_eq!(
+            v("/finance/book.xlsm"),
+            Verdict::Deny("glob:/finance/**/*.xlsm".into())
+        );
+        assert_eq!(v("/hr/finance/book.xlsm"), Verdict::Allow);
+        assert_eq!(
+            v("/deep/er/README_DECRYPT.txt"),
+            Verdict::Deny("glob:/**/README_DECRYPT*".into())
+        );
+        assert_eq!(v("/legal/contracts/a.pdf"), Verdict::Allow);
+    }
+
+    #[test]
+    fn star_stays_in_one_component_and_ops_filter() {
+        let r = rules(
+            &[],
+            &["/tmp/*.bin"],
+            &[Operation::Create, Operation::Rename],
+        );
+        assert!(matches!(
+            r.verdict(Operation::Create, ["/tmp/a.bin"]),
+            Verdict::Deny(_)
+        ));
+        assert_eq!(
+            r.verdict(Operation::Create, ["/tmp/x/a.bin"]),
+            Verdict::Allow
+        );
+        assert_eq!(r.verdict(Operation::Write, ["/tmp/a.bin"]), Verdict::Allow);
+        // A rename is checked on both names.
+        assert!(matches!(
+            r.verdict(Operation::Rename, ["/ok", "/tmp/a.bin"]),
+            Verdict::Deny(_)
+        ));
+    }
+
+    #[test]
+    fn bad_rules_are_errors() {
+        assert!(ScreeningRules::new(&[], &["/a/[".into()], &[]).is_err());
+        assert!(ScreeningRules::new(&["a/b".into()], &[], &[]).is_err());
+        assert!(ScreeningRules::new(&["".into()], &[], &[]).is_err());
+    }
+}
