@@ -42,6 +42,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+mod reader;
+pub use reader::SpoolReader;
+
 const MAGIC: &[u8; 8] = b"FPSPOOL1";
 const RECORD_HEADER: usize = 16;
 /// One sparse index entry per this many records of a segment.
@@ -405,6 +408,61 @@ impl Spool {
         Ok(out)
     }
 
+    /// A lock-free sequential reader positioned at `from` (or at the oldest
+    /// stored record). It may outlive this borrow and run on another thread;
+    /// pass it the committed sequence number the writer publishes.
+    pub fn reader(&self, from: u64) -> Result<SpoolReader, SpoolError> {
+        let from = from.max(self.first_seq());
+        let seg = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map(|(_, s)| s)
+            .or_else(|| self.segments.values().next())
+            .expect("an active segment");
+        let (seq, offset) = seg
+            .index
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= from)
+            .copied()
+            .unwrap_or((seg.first_seq, MAGIC.len() as u64));
+        SpoolReader::open(
+            &self.cfg.dir,
+            self.cfg.max_record_bytes,
+            seg.first_seq,
+            offset,
+            seq,
+            from,
+        )
+    }
+
+    /// Deletes whole segments that end at or below `min_cursor` (the lowest
+    /// cursor of every sink, tracked by the caller). Returns how many.
+    pub fn retain_below(&mut self, min_cursor: u64) -> Result<usize, SpoolError> {
+        let active_key = *self.segments.keys().next_back().expect("an active segment");
+        let doomed: Vec<u64> = self
+            .segments
+            .values()
+            .filter(|s| s.first_seq != active_key && s.end_seq() <= min_cursor)
+            .map(|s| s.first_seq)
+            .collect();
+        for key in &doomed {
+            if let Some(seg) = self.segments.remove(key) {
+                fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
+            }
+        }
+        if !doomed.is_empty() && self.cfg.fsync == FsyncPolicy::Always {
+            sync_dir(&self.cfg.dir.join("segments"))?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Bytes of records stored (all segments).
+    pub fn stored_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.bytes).sum::<u64>() + self.pending.len() as u64
+    }
+
     /// The next sequence number `sink` has not confirmed; a new sink starts
     /// at the oldest stored record.
     pub fn cursor(&self, sink: &str) -> u64 {
@@ -417,28 +475,8 @@ impl Spool {
     /// Records that `sink` has delivered everything below `next`.
     /// Durable when this returns.
     pub fn set_cursor(&mut self, sink: &str, next: u64) -> Result<(), SpoolError> {
-        if sink.is_empty()
-            || !sink
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(SpoolError::InvalidSinkName(sink.to_owned()));
-        }
         let next = next.min(self.committed_seq);
-        let dir = self.cfg.dir.join("cursors");
-        let tmp = dir.join(format!("{sink}.tmp"));
-        let path = dir.join(format!("{sink}.cur"));
-        let mut bytes = next.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&crc32fast::hash(&next.to_le_bytes()).to_le_bytes());
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(&bytes).map_err(io_err(&tmp))?;
-        if self.cfg.fsync == FsyncPolicy::Always {
-            f.sync_all().map_err(io_err(&tmp))?;
-        }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        if self.cfg.fsync == FsyncPolicy::Always {
-            sync_dir(&dir)?;
-        }
+        write_cursor(&self.cfg.dir, sink, next, self.cfg.fsync)?;
         self.cursors.insert(sink.to_owned(), next);
         Ok(())
     }
@@ -449,22 +487,7 @@ impl Spool {
         let Some(&min) = self.cursors.values().min() else {
             return Ok(0);
         };
-        let active_key = *self.segments.keys().next_back().expect("an active segment");
-        let doomed: Vec<u64> = self
-            .segments
-            .values()
-            .filter(|s| s.first_seq != active_key && s.end_seq() <= min)
-            .map(|s| s.first_seq)
-            .collect();
-        for key in &doomed {
-            if let Some(seg) = self.segments.remove(key) {
-                fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
-            }
-        }
-        if !doomed.is_empty() && self.cfg.fsync == FsyncPolicy::Always {
-            sync_dir(&self.cfg.dir.join("segments"))?;
-        }
-        Ok(doomed.len())
+        self.retain_below(min)
     }
 
     pub fn stats(&self) -> SpoolStats {
@@ -485,6 +508,39 @@ impl Spool {
         let keep = keep.min(self.pending.len());
         let _ = self.active.write_all(&self.pending[..keep]);
     }
+}
+
+/// Durably records that `sink` has delivered everything below `next`
+/// (write to `.tmp`, fsync, rename, fsync the directory). Sinks call this
+/// from their own threads; the cursor files are theirs alone.
+pub fn write_cursor(
+    dir: &Path,
+    sink: &str,
+    next: u64,
+    fsync: FsyncPolicy,
+) -> Result<(), SpoolError> {
+    if sink.is_empty()
+        || !sink
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(SpoolError::InvalidSinkName(sink.to_owned()));
+    }
+    let dir = dir.join("cursors");
+    let tmp = dir.join(format!("{sink}.tmp"));
+    let path = dir.join(format!("{sink}.cur"));
+    let mut bytes = next.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&crc32fast::hash(&next.to_le_bytes()).to_le_bytes());
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(&bytes).map_err(io_err(&tmp))?;
+    if fsync == FsyncPolicy::Always {
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    if fsync == FsyncPolicy::Always {
+        sync_dir(&dir)?;
+    }
+    Ok(())
 }
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, SpoolError> {
