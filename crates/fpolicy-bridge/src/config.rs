@@ -1,0 +1,527 @@
+//! Configuration: a TOML file (`deny_unknown_fields`), defaults for every
+//! key, command-line overrides, and a pure [`Config::validate`].
+//! `fpolicy-bridge config default` prints `default-config.toml`, which a
+//! test keeps equal to [`Config::default`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use fpolicy_event::{EngineType, GenerationTimeUnit, Operation, ScreeningRules};
+use serde::Deserialize;
+
+use crate::cidr::Cidr;
+
+/// The fully commented default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub spool: SpoolSettings,
+    pub events: EventsConfig,
+    pub screening: ScreeningConfig,
+    pub sinks: SinksConfig,
+    pub log: LogConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub idle_timeout_secs: u64,
+    pub handshake_timeout_secs: u64,
+    pub frame_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_frame_bytes: usize,
+    pub max_outstanding_per_session: usize,
+    pub default_engine: EngineType,
+    pub allowed_policies: Vec<String>,
+    pub allowed_svm_uuids: Vec<String>,
+    pub allowed_peers: Vec<String>,
+    pub engines: BTreeMap<String, EngineType>,
+    pub tls: TlsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Off,
+    ServerAuth,
+    MutualAuth,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncSetting {
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolSettings {
+    pub segment_bytes: u64,
+    pub capacity_bytes: u64,
+    pub high_watermark_events: u64,
+    pub low_watermark_events: u64,
+    pub fsync: FsyncSetting,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    pub default_volume: String,
+    pub default_svm: String,
+    pub generation_time: GenerationTimeUnit,
+    pub write_complete_delay_secs: f64,
+    pub max_hold_secs: u64,
+    pub max_pending_paths: usize,
+    pub volumes: BTreeMap<String, String>,
+    pub svms: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreeningConfig {
+    pub deny_extensions: Vec<String>,
+    pub deny_paths: Vec<String>,
+    pub operations: Vec<Operation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    pub jsonl: JsonlConfig,
+    pub stdout: StdoutConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JsonlConfig {
+    pub enabled: bool,
+    pub dir: PathBuf,
+    pub max_file_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StdoutConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./fpolicy-data"),
+            server: ServerConfig::default(),
+            admin: AdminConfig {
+                listen: "127.0.0.1:9899".into(),
+            },
+            spool: SpoolSettings::default(),
+            events: EventsConfig::default(),
+            screening: ScreeningConfig::default(),
+            sinks: SinksConfig::default(),
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
+            shutdown: ShutdownConfig {
+                drain_timeout_secs: 10,
+            },
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:9898".into(),
+            idle_timeout_secs: 300,
+            handshake_timeout_secs: 10,
+            frame_timeout_secs: 30,
+            max_connections: 1024,
+            max_frame_bytes: 1024 * 1024,
+            max_outstanding_per_session: 4096,
+            default_engine: EngineType::Asynchronous,
+            allowed_policies: Vec::new(),
+            allowed_svm_uuids: Vec::new(),
+            allowed_peers: Vec::new(),
+            engines: BTreeMap::new(),
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            mode: TlsMode::Off,
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            client_ca: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Config::default().admin
+    }
+}
+
+impl Default for SpoolSettings {
+    fn default() -> Self {
+        SpoolSettings {
+            segment_bytes: 64 * 1024 * 1024,
+            capacity_bytes: 10 * 1024 * 1024 * 1024,
+            high_watermark_events: 1_000_000,
+            low_watermark_events: 500_000,
+            fsync: FsyncSetting::Always,
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            default_volume: "unknown".into(),
+            default_svm: "unknown".into(),
+            generation_time: GenerationTimeUnit::Auto,
+            write_complete_delay_secs: 5.0,
+            max_hold_secs: 60,
+            max_pending_paths: 100_000,
+            volumes: BTreeMap::new(),
+            svms: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for JsonlConfig {
+    fn default() -> Self {
+        JsonlConfig {
+            enabled: true,
+            dir: PathBuf::new(),
+            max_file_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Config::default().log
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Config::default().shutdown
+    }
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub write_complete_delay_secs: Option<f64>,
+    pub stdout_sink: bool,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.listen {
+            self.server.listen = v.clone();
+        }
+        if let Some(v) = &o.admin_listen {
+            self.admin.listen = v.clone();
+        }
+        if let Some(v) = &o.data_dir {
+            self.data_dir = v.clone();
+        }
+        if let Some(v) = o.write_complete_delay_secs {
+            self.events.write_complete_delay_secs = v;
+        }
+        if o.stdout_sink {
+            // `--sink stdout`: a quick look, without also writing files.
+            self.sinks.stdout.enabled = true;
+            self.sinks.jsonl.enabled = false;
+        }
+        if let Some(v) = o.log_format {
+            self.log.format = v;
+        }
+    }
+
+    /// Checks everything that can be checked without touching the system.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        for (name, addr) in [
+            ("server.listen", &self.server.listen),
+            ("admin.listen", &self.admin.listen),
+        ] {
+            if addr.parse::<SocketAddr>().is_err() {
+                return bad(format!("{name} = {addr:?} is not ADDR:PORT"));
+            }
+        }
+        if self.server.listen == self.admin.listen {
+            return bad("server.listen and admin.listen must differ".into());
+        }
+        let s = &self.server;
+        if s.idle_timeout_secs <= 120 {
+            return bad(format!(
+                "server.idle_timeout_secs = {} must be above ONTAP's default keep-alive interval of 120 s",
+                s.idle_timeout_secs
+            ));
+        }
+        for (name, v) in [
+            ("server.handshake_timeout_secs", s.handshake_timeout_secs),
+            ("server.frame_timeout_secs", s.frame_timeout_secs),
+            ("server.max_connections", s.max_connections as u64),
+            (
+                "server.max_outstanding_per_session",
+                s.max_outstanding_per_session as u64,
+            ),
+            (
+                "spool.high_watermark_events",
+                self.spool.high_watermark_events,
+            ),
+            (
+                "shutdown.drain_timeout_secs",
+                self.shutdown.drain_timeout_secs,
+            ),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be above 0"));
+            }
+        }
+        if !(4096..=64 * 1024 * 1024).contains(&s.max_frame_bytes) {
+            return bad("server.max_frame_bytes must be between 4096 and 67108864".into());
+        }
+        for p in &s.allowed_peers {
+            if let Err(e) = p.parse::<Cidr>() {
+                return bad(format!("server.allowed_peers: {e}"));
+            }
+        }
+        if s.tls.mode != TlsMode::Off {
+            if s.tls.cert.as_os_str().is_empty() || s.tls.key.as_os_str().is_empty() {
+                return bad(
+                    "server.tls.cert and server.tls.key are required when TLS is on".into(),
+                );
+            }
+            if s.tls.mode == TlsMode::MutualAuth && s.tls.client_ca.as_os_str().is_empty() {
+                return bad("server.tls.client_ca is required for mutual-auth".into());
+            }
+        }
+        let sp = &self.spool;
+        if sp.low_watermark_events >= sp.high_watermark_events {
+            return bad(
+                "spool.low_watermark_events must be below spool.high_watermark_events".into(),
+            );
+        }
+        if sp.segment_bytes < 64 * 1024 || sp.capacity_bytes < 2 * sp.segment_bytes {
+            return bad("spool.segment_bytes must be at least 65536 and spool.capacity_bytes at least two segments".into());
+        }
+        let ev = &self.events;
+        if !(0.0..=3600.0).contains(&ev.write_complete_delay_secs) {
+            return bad("events.write_complete_delay_secs must be between 0 and 3600".into());
+        }
+        if ev.write_complete_delay_secs > 0.0
+            && (ev.max_hold_secs as f64) < ev.write_complete_delay_secs
+        {
+            return bad("events.max_hold_secs must be at least the write-complete delay".into());
+        }
+        if ev.max_pending_paths == 0 {
+            return bad("events.max_pending_paths must be above 0".into());
+        }
+        for k in ev.volumes.keys() {
+            if k.parse::<u64>().is_err() {
+                return bad(format!(
+                    "events.volumes key {k:?} is not a VolMsid (a number)"
+                ));
+            }
+        }
+        if ev.default_volume.is_empty() || ev.default_svm.is_empty() {
+            return bad("events.default_volume and events.default_svm must not be empty".into());
+        }
+        self.screening_rules()?;
+        if !self.sinks.jsonl.enabled && !self.sinks.stdout.enabled {
+            return bad("enable at least one sink".into());
+        }
+        if self.sinks.jsonl.max_file_bytes < 4096 {
+            return bad("sinks.jsonl.max_file_bytes must be at least 4096".into());
+        }
+        if self.log.level.trim().is_empty() {
+            return bad("log.level must not be empty".into());
+        }
+        Ok(())
+    }
+
+    pub fn screening_rules(&self) -> Result<ScreeningRules, ConfigError> {
+        ScreeningRules::new(
+            &self.screening.deny_extensions,
+            &self.screening.deny_paths,
+            &self.screening.operations,
+        )
+        .map_err(|e| ConfigError::Invalid(format!("screening: {e}")))
+    }
+
+    pub fn engine_for(&self, policy: &str) -> EngineType {
+        self.server
+            .engines
+            .get(policy)
+            .copied()
+            .unwrap_or(self.server.default_engine)
+    }
+
+    pub fn jsonl_dir(&self) -> PathBuf {
+        if self.sinks.jsonl.dir.as_os_str().is_empty() {
+            self.data_dir.join("events")
+        } else {
+            self.sinks.jsonl.dir.clone()
+        }
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_is_the_default() {
+        let parsed = Config::parse(DEFAULT_CONFIG, Path::new("default")).unwrap();
+        assert_eq!(parsed, Config::default());
+        parsed.validate().unwrap();
+        assert_eq!(
+            Config::parse("", Path::new("empty")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = Config::parse("[server]\nlisten_addr = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("listen_addr"), "{e}");
+        assert!(Config::parse("datadir = \"x\"", Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn validation_explains_what_is_wrong() {
+        let check = |toml: &str, needle: &str| {
+            let c = Config::parse(toml, Path::new("t")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{toml}: {e}");
+        };
+        check("[server]\nlisten = \"nope\"", "server.listen");
+        check("[server]\nidle_timeout_secs = 60", "keep-alive");
+        check(
+            "[server]\nallowed_peers = [\"10.0.0.0/33\"]",
+            "allowed_peers",
+        );
+        check("[server.tls]\nmode = \"server-auth\"", "tls.cert");
+        check(
+            "[server.tls]\nmode = \"mutual-auth\"\ncert = \"a\"\nkey = \"b\"",
+            "client_ca",
+        );
+        check(
+            "[spool]\nlow_watermark_events = 5\nhigh_watermark_events = 5",
+            "low_watermark",
+        );
+        check("[events.volumes]\nvol1 = \"x\"", "VolMsid");
+        check("[screening]\ndeny_paths = [\"/a/[\"]", "screening");
+        check("[sinks.jsonl]\nenabled = false", "at least one sink");
+        check(
+            "[events]\nwrite_complete_delay_secs = -1",
+            "write_complete_delay",
+        );
+    }
+
+    #[test]
+    fn overrides_win_and_stdout_replaces_files() {
+        let mut c = Config::parse("[server]\nlisten = \"127.0.0.1:1\"", Path::new("t")).unwrap();
+        c.apply(&Overrides {
+            listen: Some("127.0.0.1:2".into()),
+            write_complete_delay_secs: Some(0.0),
+            stdout_sink: true,
+            ..Overrides::default()
+        });
+        assert_eq!(c.server.listen, "127.0.0.1:2");
+        assert_eq!(c.events.write_complete_delay_secs, 0.0);
+        assert!(c.sinks.stdout.enabled && !c.sinks.jsonl.enabled);
+        let c = Config::parse("[server.engines]\nav = \"synchronous\"", Path::new("t")).unwrap();
+        assert_eq!(c.engine_for("av"), EngineType::Synchronous);
+        assert_eq!(c.engine_for("other"), EngineType::Asynchronous);
+    }
+}

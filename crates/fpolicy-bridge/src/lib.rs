@@ -1,0 +1,17 @@
+//! fpolicy-bridge: the FPolicy external server daemon.
+//!
+//! Data flow (docs/ARCHITECTURE.md): ONTAP → [`server`] (sessions decode
+//! with fpolicy-proto and normalize with fpolicy-event) → [`ingest`] (the
+//! spool writer, group commit, sync answers, back pressure) → fpolicy-spool
+//! → [`pipeline`] (one per sink: coalescing, delivery, cursor) → [`sink`].
+
+pub mod admin;
+pub mod app;
+pub mod cidr;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
+pub mod query;
+pub mod server;
+pub mod sink;

@@ -1,0 +1,255 @@
+//! The `fpolicy-bridge` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fpolicy_bridge::app;
+use fpolicy_bridge::config::{Config, LogFormat, Overrides};
+use fpolicy_bridge::query::{self, Query};
+use fpolicy_event::Operation;
+use fpolicy_event::time::parse_rfc3339;
+
+#[derive(Parser)]
+#[command(
+    name = "fpolicy-bridge",
+    version,
+    about = "FPolicy external server for NetApp ONTAP: every file operation as a durable JSON event"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (defaults need no config file).
+    Serve(ServeArgs),
+    /// Print or check configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Inspect the spool.
+    Spool {
+        #[command(subcommand)]
+        command: SpoolCommand,
+    },
+    /// Print events from the JSON Lines files as JSON lines.
+    Query(QueryArgs),
+}
+
+#[derive(clap::Args)]
+struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "FPOLICY_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (spool and JSON Lines files).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Address ONTAP connects to [default: 0.0.0.0:9898].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Admin HTTP address (/metrics, /healthz, /readyz) [default: 127.0.0.1:9899].
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin_listen: Option<String>,
+    /// Write-complete quiet window in seconds; 0 turns coalescing off [default: 5].
+    #[arg(long, value_name = "SECS")]
+    write_complete_delay: Option<f64>,
+    /// `stdout`: print events instead of writing JSON Lines files.
+    #[arg(long, value_parser = ["stdout"])]
+    sink: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the fully commented default configuration.
+    Default,
+    /// Parse and validate a configuration file.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum SpoolCommand {
+    /// Segments, records and each sink's position (server must be stopped).
+    Stats {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Start (inclusive): RFC 3339 or YYYY-MM-DD.
+    #[arg(long)]
+    from: String,
+    /// End (exclusive): RFC 3339 or YYYY-MM-DD.
+    #[arg(long)]
+    to: String,
+    /// Only paths starting with this (file_path or previous_path).
+    #[arg(long)]
+    path_prefix: Option<String>,
+    /// Only these operations (repeatable).
+    #[arg(long = "op")]
+    ops: Vec<Operation>,
+    /// Stop after this many events.
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+fn load(common: &CommonArgs) -> anyhow::Result<Config> {
+    let mut cfg = match &common.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    cfg.apply(&Overrides {
+        data_dir: common.data_dir.clone(),
+        ..Overrides::default()
+    });
+    Ok(cfg)
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match cfg.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = load(&args.common)?;
+    cfg.apply(&Overrides {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        write_complete_delay_secs: args.write_complete_delay,
+        stdout_sink: args.sink.is_some(),
+        log_format: args.log_format.as_deref().map(|f| {
+            if f == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            }
+        }),
+        ..Overrides::default()
+    });
+    cfg.validate()?;
+    init_logging(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fpolicy-rt")
+        .build()?;
+    rt.block_on(async {
+        let running = app::start(cfg).await?;
+        let stop = running.shutdown_handle();
+        tokio::spawn(async move {
+            match wait_for_signal().await {
+                Ok(sig) => tracing::info!(
+                    signal = sig,
+                    "shutting down: no new connections, closing sessions, draining sinks"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot install signal handlers"),
+            }
+            let _ = stop.send(true);
+        });
+        running.wait().await
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Config {
+            command: ConfigCommand::Default,
+        } => {
+            print!("{}", fpolicy_bridge::config::DEFAULT_CONFIG);
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => Config::load(&file)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| c.validate().map_err(anyhow::Error::from))
+            .map(|()| println!("{}: ok", file.display())),
+        Command::Spool {
+            command: SpoolCommand::Stats { common },
+        } => spool_stats(&common),
+        Command::Query(args) => run_query(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fpolicy-bridge: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn spool_stats(common: &CommonArgs) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    let _lock =
+        app::lock_data_dir(&cfg.data_dir).context("stop the server first, or read /metrics")?;
+    let (spool, recovery) = fpolicy_spool::Spool::open(app::spool_config(&cfg))?;
+    let s = spool.stats();
+    let report = serde_json::json!({
+        "dir": cfg.spool_dir(),
+        "segments": s.segments,
+        "bytes": s.bytes,
+        "first_seq": s.first_seq,
+        "next_seq": s.next_seq,
+        "records": s.next_seq - s.first_seq,
+        "truncated_bytes_on_open": recovery.truncated_bytes,
+        "sinks": s.cursors.iter().map(|(k, v)| (k.clone(), serde_json::json!({"cursor": v, "lag": s.next_seq.saturating_sub(*v)}))).collect::<serde_json::Map<_, _>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn run_query(args: QueryArgs) -> anyhow::Result<()> {
+    let cfg = load(&args.common)?;
+    let q = Query {
+        from: parse_rfc3339(&args.from)?,
+        to: parse_rfc3339(&args.to)?,
+        path_prefix: args.path_prefix,
+        operations: args.ops,
+        limit: args.limit,
+    };
+    anyhow::ensure!(q.from < q.to, "--from must be before --to");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let stats = query::run(&cfg.jsonl_dir(), &q, &mut out)
+        .with_context(|| format!("cannot read {}", cfg.jsonl_dir().display()))?;
+    out.flush()?;
+    if stats.skipped > 0 {
+        eprintln!("fpolicy-bridge: skipped {} unreadable lines", stats.skipped);
+    }
+    Ok(())
+}

@@ -1,0 +1,490 @@
+//! Process metrics: atomics with fixed, bounded label sets, rendered as
+//! Prometheus text by the admin server.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fpolicy_event::Operation;
+use fpolicy_proto::NotfType;
+
+pub const NOTF_TYPES: [NotfType; 13] = [
+    NotfType::NegoReq,
+    NotfType::NegoResp,
+    NotfType::ScreenReq,
+    NotfType::ScreenResp,
+    NotfType::ScreenCancel,
+    NotfType::StatusQueryReq,
+    NotfType::StatusQueryResp,
+    NotfType::BackPressureApply,
+    NotfType::BackPressureRem,
+    NotfType::KeepAlive,
+    NotfType::AlertMsg,
+    NotfType::VolNotification,
+    NotfType::OutageMsg,
+];
+
+macro_rules! labelled {
+    ($name:ident { $($variant:ident = $label:literal),* $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),* }
+            }
+        }
+    };
+}
+
+labelled!(CloseReason {
+    PeerClosed = "peer_closed",
+    IdleTimeout = "idle_timeout",
+    HandshakeTimeout = "handshake_timeout",
+    HandshakeRejected = "handshake_rejected",
+    FrameTimeout = "frame_timeout",
+    ProtocolError = "protocol_error",
+    IoError = "io_error",
+    TlsError = "tls_error",
+    Shutdown = "shutdown",
+});
+
+labelled!(RejectReason {
+    PeerNotAllowed = "peer_not_allowed",
+    TooManyConnections = "too_many_connections",
+});
+
+labelled!(ParseError {
+    Frame = "frame",
+    Message = "message",
+    UnknownReqType = "unknown_req_type",
+    ContentLenMismatch = "content_len_mismatch",
+    UnexpectedMessage = "unexpected_message",
+});
+
+labelled!(AlertSeverity {
+    Fatal = "fatal",
+    Warning = "warning",
+    Other = "other",
+});
+
+/// fsync latency buckets, in seconds.
+const FSYNC_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+fn counters<const N: usize>() -> [AtomicU64; N] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+/// Per-sink numbers.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    pub delivered: AtomicU64,
+    pub errors: AtomicU64,
+    pub cursor: AtomicU64,
+    pub coalesced: AtomicU64,
+    pub coalesce_overflow: AtomicU64,
+    pub pending_paths: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    pub sessions_handshaking: AtomicU64,
+    pub sessions_active: AtomicU64,
+    pub sessions_closed: [AtomicU64; 9],
+    pub connections_accepted: AtomicU64,
+    pub connections_rejected: [AtomicU64; 2],
+    pub frames: [AtomicU64; 13],
+    pub events: [AtomicU64; 15],
+    pub parse_errors: [AtomicU64; 5],
+    pub alerts: [AtomicU64; 3],
+    pub screen_allow: AtomicU64,
+    pub screen_deny: AtomicU64,
+    pub status_queries: AtomicU64,
+    pub screen_cancels: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub spool_first_seq: AtomicU64,
+    pub spool_next_seq: AtomicU64,
+    pub spool_commits: AtomicU64,
+    fsync_buckets: [AtomicU64; 12],
+    fsync_count: AtomicU64,
+    fsync_sum_nanos: AtomicU64,
+    pub back_pressure_active: AtomicU64,
+    pub back_pressure_transitions: AtomicU64,
+    pub events_dropped: AtomicU64,
+    pub ready: AtomicU64,
+    sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            sessions_handshaking: AtomicU64::new(0),
+            sessions_active: AtomicU64::new(0),
+            sessions_closed: counters(),
+            connections_accepted: AtomicU64::new(0),
+            connections_rejected: counters(),
+            frames: counters(),
+            events: counters(),
+            parse_errors: counters(),
+            alerts: counters(),
+            screen_allow: AtomicU64::new(0),
+            screen_deny: AtomicU64::new(0),
+            status_queries: AtomicU64::new(0),
+            screen_cancels: AtomicU64::new(0),
+            spool_bytes: AtomicU64::new(0),
+            spool_first_seq: AtomicU64::new(0),
+            spool_next_seq: AtomicU64::new(0),
+            spool_commits: AtomicU64::new(0),
+            fsync_buckets: counters(),
+            fsync_count: AtomicU64::new(0),
+            fsync_sum_nanos: AtomicU64::new(0),
+            back_pressure_active: AtomicU64::new(0),
+            back_pressure_transitions: AtomicU64::new(0),
+            events_dropped: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
+            sinks: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn closed(&self, r: CloseReason) {
+        self.sessions_closed[r as usize].fetch_add(1, Relaxed);
+    }
+    pub fn rejected(&self, r: RejectReason) {
+        self.connections_rejected[r as usize].fetch_add(1, Relaxed);
+    }
+    pub fn frame(&self, t: NotfType) {
+        if let Some(i) = NOTF_TYPES.iter().position(|x| *x == t) {
+            self.frames[i].fetch_add(1, Relaxed);
+        }
+    }
+    pub fn event(&self, op: Operation) {
+        self.events[op.index()].fetch_add(1, Relaxed);
+    }
+    pub fn parse_error(&self, e: ParseError) {
+        self.parse_errors[e as usize].fetch_add(1, Relaxed);
+    }
+    pub fn alert(&self, s: AlertSeverity) {
+        self.alerts[s as usize].fetch_add(1, Relaxed);
+    }
+    pub fn fsync(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, b) in FSYNC_BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.fsync_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.fsync_count.fetch_add(1, Relaxed);
+        self.fsync_sum_nanos
+            .fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Relaxed);
+    }
+
+    /// The metrics of a sink, created on first use (sinks are configured,
+    /// so the label set stays bounded).
+    pub fn sink(&self, name: &str) -> Arc<SinkMetrics> {
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.entry(name.to_owned()).or_default().clone()
+    }
+
+    pub fn events_total(&self) -> u64 {
+        self.events.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(8192);
+        let g = |o: &mut String, name: &str, help: &str, kind: &str| {
+            let _ = writeln!(
+                o,
+                "# HELP fpolicy_{name} {help}\n# TYPE fpolicy_{name} {kind}"
+            );
+        };
+        g(&mut o, "sessions", "Open ONTAP sessions by state.", "gauge");
+        let _ = writeln!(
+            o,
+            "fpolicy_sessions{{state=\"handshaking\"}} {}",
+            self.sessions_handshaking.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_sessions{{state=\"active\"}} {}",
+            self.sessions_active.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "sessions_closed_total",
+            "Sessions closed, by reason.",
+            "counter",
+        );
+        for r in CloseReason::ALL {
+            let _ = writeln!(
+                o,
+                "fpolicy_sessions_closed_total{{reason=\"{}\"}} {}",
+                r.label(),
+                self.sessions_closed[*r as usize].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "connections_accepted_total",
+            "TCP connections accepted.",
+            "counter",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_connections_accepted_total {}",
+            self.connections_accepted.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "connections_rejected_total",
+            "Connections closed before the handshake, by reason.",
+            "counter",
+        );
+        for r in RejectReason::ALL {
+            let _ = writeln!(
+                o,
+                "fpolicy_connections_rejected_total{{reason=\"{}\"}} {}",
+                r.label(),
+                self.connections_rejected[*r as usize].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "frames_total",
+            "Frames received or sent, by NotfType.",
+            "counter",
+        );
+        for (i, t) in NOTF_TYPES.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "fpolicy_frames_total{{type=\"{}\"}} {}",
+                t.as_str(),
+                self.frames[i].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "events_total",
+            "Events written to the spool, by operation.",
+            "counter",
+        );
+        for op in Operation::ALL {
+            let _ = writeln!(
+                o,
+                "fpolicy_events_total{{operation=\"{}\"}} {}",
+                op.as_str(),
+                self.events[op.index()].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "parse_errors_total",
+            "Input that could not be decoded, by kind.",
+            "counter",
+        );
+        for e in ParseError::ALL {
+            let _ = writeln!(
+                o,
+                "fpolicy_parse_errors_total{{kind=\"{}\"}} {}",
+                e.label(),
+                self.parse_errors[*e as usize].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "alerts_total",
+            "ALERT_MSG received, by severity.",
+            "counter",
+        );
+        for s in AlertSeverity::ALL {
+            let _ = writeln!(
+                o,
+                "fpolicy_alerts_total{{severity=\"{}\"}} {}",
+                s.label(),
+                self.alerts[*s as usize].load(Relaxed)
+            );
+        }
+        g(
+            &mut o,
+            "screen_responses_total",
+            "SCREEN_RESP sent, by decision.",
+            "counter",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_screen_responses_total{{decision=\"allow\"}} {}",
+            self.screen_allow.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_screen_responses_total{{decision=\"deny\"}} {}",
+            self.screen_deny.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "status_queries_total",
+            "STATUS_QUERY_REQ answered.",
+            "counter",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_status_queries_total {}",
+            self.status_queries.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "screen_cancels_total",
+            "SCREEN_CANCEL received.",
+            "counter",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_screen_cancels_total {}",
+            self.screen_cancels.load(Relaxed)
+        );
+        let first = self.spool_first_seq.load(Relaxed);
+        let next = self.spool_next_seq.load(Relaxed);
+        g(
+            &mut o,
+            "spool_bytes",
+            "Bytes stored in spool segments.",
+            "gauge",
+        );
+        let _ = writeln!(o, "fpolicy_spool_bytes {}", self.spool_bytes.load(Relaxed));
+        g(
+            &mut o,
+            "spool_records",
+            "Records stored in the spool.",
+            "gauge",
+        );
+        let _ = writeln!(o, "fpolicy_spool_records {}", next.saturating_sub(first));
+        g(
+            &mut o,
+            "spool_committed_seq",
+            "Next sequence number of the spool (all below are durable).",
+            "gauge",
+        );
+        let _ = writeln!(o, "fpolicy_spool_committed_seq {next}");
+        g(&mut o, "spool_commits_total", "Group commits.", "counter");
+        let _ = writeln!(
+            o,
+            "fpolicy_spool_commits_total {}",
+            self.spool_commits.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "spool_fsync_seconds",
+            "fdatasync latency of group commits.",
+            "histogram",
+        );
+        for (i, b) in FSYNC_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "fpolicy_spool_fsync_seconds_bucket{{le=\"{b}\"}} {}",
+                self.fsync_buckets[i].load(Relaxed)
+            );
+        }
+        let count = self.fsync_count.load(Relaxed);
+        let _ = writeln!(
+            o,
+            "fpolicy_spool_fsync_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_spool_fsync_seconds_sum {}",
+            self.fsync_sum_nanos.load(Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(o, "fpolicy_spool_fsync_seconds_count {count}");
+        g(
+            &mut o,
+            "back_pressure_active",
+            "1 while BACK_PRESSURE_APPLY is in force.",
+            "gauge",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_back_pressure_active {}",
+            self.back_pressure_active.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "back_pressure_transitions_total",
+            "Back pressure applied or removed.",
+            "counter",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_back_pressure_transitions_total {}",
+            self.back_pressure_transitions.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "events_dropped_total",
+            "Events dropped because the spool was full.",
+            "counter",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_events_dropped_total {}",
+            self.events_dropped.load(Relaxed)
+        );
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, kind, help, f) in [
+            (
+                "sink_delivered_total",
+                "counter",
+                "Events delivered by the sink.",
+                (|s: &SinkMetrics| s.delivered.load(Relaxed)) as fn(&SinkMetrics) -> u64,
+            ),
+            (
+                "sink_errors_total",
+                "counter",
+                "Failed delivery attempts.",
+                |s| s.errors.load(Relaxed),
+            ),
+            (
+                "sink_coalesced_total",
+                "counter",
+                "Notifications folded into an earlier event.",
+                |s| s.coalesced.load(Relaxed),
+            ),
+            (
+                "sink_coalesce_overflow_total",
+                "counter",
+                "Events emitted early because too many paths were pending.",
+                |s| s.coalesce_overflow.load(Relaxed),
+            ),
+            (
+                "sink_pending_paths",
+                "gauge",
+                "Paths held by write-complete coalescing.",
+                |s| s.pending_paths.load(Relaxed),
+            ),
+        ] {
+            g(&mut o, name, help, kind);
+            for (sink, m) in sinks.iter() {
+                let _ = writeln!(o, "fpolicy_{name}{{sink=\"{sink}\"}} {}", f(m));
+            }
+        }
+        g(
+            &mut o,
+            "sink_lag_events",
+            "Durable events the sink has not confirmed.",
+            "gauge",
+        );
+        for (sink, m) in sinks.iter() {
+            let _ = writeln!(
+                o,
+                "fpolicy_sink_lag_events{{sink=\"{sink}\"}} {}",
+                next.saturating_sub(m.cursor.load(Relaxed))
+            );
+        }
+        o
+    }
+}

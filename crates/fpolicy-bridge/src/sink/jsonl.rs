@@ -1,0 +1,205 @@
+//! JSON Lines files: `<dir>/fpolicy_events_YYYY-MM-DD.jsonl` by UTC date of
+//! receipt; a file that reaches `max_file_bytes` continues in
+//! `fpolicy_events_YYYY-MM-DD.1.jsonl`, `.2.jsonl`, …. Each delivered batch
+//! is written and `fdatasync`ed before the cursor moves.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fpolicy_event::Emitted;
+use fpolicy_event::time::utc_date;
+
+use super::{Sink, SinkError};
+
+/// The file name for a date and rotation index.
+pub fn jsonl_file_name(date: &str, index: u32) -> String {
+    if index == 0 {
+        format!("fpolicy_events_{date}.jsonl")
+    } else {
+        format!("fpolicy_events_{date}.{index}.jsonl")
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError {
+    let path = path.to_owned();
+    move |source| SinkError::Io {
+        sink: "jsonl",
+        path,
+        source,
+    }
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    date: String,
+    index: u32,
+    path: PathBuf,
+    file: File,
+    size: u64,
+}
+
+#[derive(Debug)]
+pub struct JsonlSink {
+    dir: PathBuf,
+    max_file_bytes: u64,
+    fsync: bool,
+    current: Option<OpenFile>,
+    buf: Vec<u8>,
+}
+
+impl JsonlSink {
+    pub fn new(dir: &Path, max_file_bytes: u64, fsync: bool) -> Result<Self, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|source| SinkError::Io {
+            sink: "jsonl",
+            path: dir.to_owned(),
+            source,
+        })?;
+        Ok(JsonlSink {
+            dir: dir.to_owned(),
+            max_file_bytes,
+            fsync,
+            current: None,
+            buf: Vec::with_capacity(1 << 20),
+        })
+    }
+
+    /// Opens the newest file of `date` that still has room (continuing
+    /// after a restart), or the next rotation index.
+    fn open(&mut self, date: &str, min_index: u32) -> Result<(), SinkError> {
+        let mut index = min_index;
+        while self.dir.join(jsonl_file_name(date, index + 1)).exists() {
+            index += 1;
+        }
+        loop {
+            let path = self.dir.join(jsonl_file_name(date, index));
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            let size = file.metadata().map_err(io(&path))?.len();
+            if size < self.max_file_bytes {
+                self.current = Some(OpenFile {
+                    date: date.to_owned(),
+                    index,
+                    path,
+                    file,
+                    size,
+                });
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(cur) = self.current.as_mut() else {
+            return Ok(());
+        };
+        let path = cur.path.clone();
+        cur.file.write_all(&self.buf).map_err(io(&path))?;
+        cur.size += self.buf.len() as u64;
+        self.buf.clear();
+        if self.fsync {
+            let cur = self.current.as_ref().expect("open file");
+            cur.file.sync_data().map_err(io(&path))?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for JsonlSink {
+    fn name(&self) -> &str {
+        "jsonl"
+    }
+
+    fn deliver(&mut self, events: &[Emitted]) -> Result<(), SinkError> {
+        let result = (|| {
+            for e in events {
+                let date = utc_date(e.received);
+                let rotate = match &self.current {
+                    None => Some((date.clone(), 0)),
+                    Some(c) if c.date != date => Some((date.clone(), 0)),
+                    Some(c) if c.size + self.buf.len() as u64 >= self.max_file_bytes => {
+                        Some((date.clone(), c.index + 1))
+                    }
+                    Some(_) => None,
+                };
+                if let Some((date, index)) = rotate {
+                    self.flush()?;
+                    self.open(&date, index)?;
+                }
+                self.buf.extend_from_slice(&e.json);
+                self.buf.push(b'\n');
+            }
+            self.flush()
+        })();
+        if result.is_err() {
+            // Start the retry from a clean state; the batch is repeated whole.
+            self.buf.clear();
+            self.current = None;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fpolicy_event::Operation;
+
+    fn ev(day: i64, n: usize) -> Emitted {
+        Emitted {
+            seq: n as u64,
+            operation: Operation::Create,
+            received: day * 86_400_000_000_000 + 1,
+            json: format!("{{\"n\":{n}}}").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn files_by_date_and_size_rotation_and_continuation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = JsonlSink::new(dir.path(), 4096, true).unwrap();
+        let day = 20_000; // 2024-10-04
+        let batch: Vec<Emitted> = (0..1000).map(|n| ev(day, n)).collect();
+        s.deliver(&batch).unwrap();
+        s.deliver(&[ev(day + 1, 1000)]).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(names.contains(&"fpolicy_events_2024-10-04.jsonl".to_owned()));
+        assert!(names.contains(&"fpolicy_events_2024-10-04.1.jsonl".to_owned()));
+        assert!(names.contains(&"fpolicy_events_2024-10-05.jsonl".to_owned()));
+        let mut lines = 0;
+        for n in &names {
+            let text = std::fs::read_to_string(dir.path().join(n)).unwrap();
+            assert!(
+                text.len() as u64 <= 4096 + 16,
+                "{n} is {} bytes",
+                text.len()
+            );
+            lines += text.lines().count();
+        }
+        assert_eq!(lines, 1001);
+        // A new sink (restart) continues in the newest file of the day.
+        let mut s = JsonlSink::new(dir.path(), 4096, true).unwrap();
+        s.deliver(&[ev(day, 5000)]).unwrap();
+        let last = names
+            .iter()
+            .filter(|n| n.contains("10-04"))
+            .max_by_key(|n| n.len())
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join(last)).unwrap();
+        assert!(
+            text.ends_with("{\"n\":5000}\n")
+                || std::fs::read_dir(dir.path()).unwrap().count() > names.len()
+        );
+    }
+}
