@@ -332,7 +332,7 @@ impl Config {
                 return bad(format!("{name} = {addr:?} is not ADDR:PORT"));
             }
         }
-        if self.server.listen == self.admin.listen {
+        if self.server.listen == self.admin.listen && !self.server.listen.ends_with(":0") {
             return bad("server.listen and admin.listen must differ".into());
         }
         let s = &self.server;

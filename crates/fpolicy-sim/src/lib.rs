@@ -14,6 +14,7 @@
 pub mod discard;
 pub mod node;
 pub mod report;
+pub mod tls;
 pub mod workload;
 
 use std::net::SocketAddr;
@@ -72,6 +73,8 @@ pub struct SimConfig {
     pub linger: Duration,
     pub max_frame_len: usize,
     pub seed: u64,
+    /// Connect with TLS (ONTAP's `server-auth` / `mutual-auth`).
+    pub tls: Option<tls::SimTls>,
 }
 
 impl SimConfig {
@@ -96,6 +99,7 @@ impl SimConfig {
             linger: Duration::from_millis(500),
             max_frame_len: fpolicy_proto::DEFAULT_MAX_FRAME_LEN,
             seed: 1,
+            tls: None,
         }
     }
 
@@ -125,7 +129,16 @@ pub async fn run(cfg: SimConfig) -> Report {
             match tokio::net::TcpStream::connect(cfg.server).await {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    node::run_node(stream, cfg.clone(), i, cfg.quota(i)).await
+                    match &cfg.tls {
+                        None => node::run_node(stream, cfg.clone(), i, cfg.quota(i)).await,
+                        Some(tls) => match tls.connect(stream).await {
+                            Ok(s) => node::run_node(s, cfg.clone(), i, cfg.quota(i)).await,
+                            Err(e) => NodeReport {
+                                errors: vec![format!("TLS handshake with {}: {e}", cfg.server)],
+                                ..NodeReport::default()
+                            },
+                        },
+                    }
                 }
                 Err(e) => NodeReport {
                     errors: vec![format!("connect to {}: {e}", cfg.server)],

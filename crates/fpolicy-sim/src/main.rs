@@ -94,6 +94,18 @@ struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Connect with TLS, verifying the server against this CA (PEM).
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Mutual TLS: client certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Mutual TLS: client private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Name the server certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    tls_server_name: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -128,6 +140,15 @@ fn main() -> anyhow::Result<()> {
             cfg.status_query_after = a.status_after;
             cfg.cancel_after = a.cancel_after;
             cfg.seed = a.seed;
+            if let Some(ca) = &a.tls_ca {
+                let client = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+                cfg.tls = Some(
+                    fpolicy_sim::tls::SimTls::from_pem(ca, client, &a.tls_server_name)
+                        .map_err(anyhow::Error::msg)?,
+                );
+            } else {
+                anyhow::ensure!(a.tls_cert.is_none(), "--tls-cert needs --tls-ca");
+            }
             let report = rt.block_on(fpolicy_sim::run(cfg));
             // A closed stdout (| head) is not an error worth a panic.
             let text = if a.json {

@@ -1,0 +1,391 @@
+//! The server end to end on loopback, with fpolicy-sim and hand-made frames
+//! as ONTAP.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::*;
+use fpolicy_proto::{
+    Message, ProtocolVersion, ReqType, RequestStatus, ScreenCancel, ScreenDecision, StatusQuery,
+    sample,
+};
+use fpolicy_sim::workload::Workload;
+use fpolicy_sim::{Mode, SimConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_ten_thousand_operations_each_arrive_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(base_config(dir.path())).await;
+    let mut sim = SimConfig::new(server.addr);
+    sim.nodes = 4;
+    sim.count = Some(40_000);
+    let report = fpolicy_sim::run(sim.clone()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.counters.sent, 40_000);
+    server.stop().await;
+
+    // What each node sent: the workload is deterministic per (seed, node),
+    // and ReqIds count up from node << 40.
+    let mut expected: HashMap<u64, (String, String, Option<String>)> = HashMap::new();
+    for node in 0..4usize {
+        let mut w = Workload::new(sim.seed, node);
+        for k in 1..=10_000u64 {
+            let op = w.next_operation();
+            expected.insert(
+                ((node as u64) << 40) + k,
+                (op.req_type.as_str().to_owned(), op.path, op.target),
+            );
+        }
+    }
+    let events = read_events(dir.path());
+    assert_eq!(events.len(), 40_000, "exactly one line per notification");
+    let mut ids = HashSet::new();
+    for e in &events {
+        assert!(
+            ids.insert(e["event_id"].as_str().unwrap().to_owned()),
+            "duplicate event_id"
+        );
+        let req_id = e["metadata"]["req_id"].as_u64().unwrap();
+        let (req_type, path, target) = expected.remove(&req_id).expect("an expected ReqId, once");
+        assert_eq!(e["metadata"]["req_type"], req_type.as_str());
+        let renamed = req_type.contains("_REN");
+        if renamed {
+            assert_eq!(e["previous_path"], path.as_str());
+            assert_eq!(e["file_path"].as_str(), target.as_deref());
+        } else {
+            assert_eq!(e["file_path"], path.as_str());
+        }
+        assert_eq!(e["metadata"]["engine"], "async");
+    }
+    assert!(expected.is_empty());
+}
+
+fn sync_config(dir: &std::path::Path) -> fpolicy_bridge::config::Config {
+    let mut cfg = base_config(dir);
+    cfg.server
+        .engines
+        .insert("av".into(), fpolicy_event::EngineType::Synchronous);
+    cfg.screening.deny_extensions = vec!["locky".into()];
+    cfg.screening.deny_paths = vec!["/protected/**".into()];
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_engine_gets_allow_deny_and_status_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(sync_config(dir.path())).await;
+    let mut c = RawClient::session(server.addr, "av", "sync-1").await;
+    let cases = [
+        (1u64, "/docs/report.docx", ScreenDecision::Allow),
+        (2, "/docs/report.docx.LOCKY", ScreenDecision::Deny),
+        (3, "/protected/deep/a.txt", ScreenDecision::Deny),
+        (4, "/protectedX/a.txt", ScreenDecision::Allow),
+    ];
+    for (id, path, _) in &cases {
+        let req = sample::screen_request(*id, ReqType::SmbCreat, path, ProtocolVersion::V2_0);
+        c.send(&Message::ScreenReq(req)).await;
+    }
+    let mut answers = HashMap::new();
+    while answers.len() < cases.len() {
+        match c.recv(Duration::from_secs(5)).await {
+            Some(Message::ScreenResp(r)) => {
+                assert_eq!(r.req_type, ReqType::SmbCreat, "ReqType echoed");
+                answers.insert(r.req_id, r.decision);
+            }
+            other => panic!("expected SCREEN_RESP, got {other:?}"),
+        }
+    }
+    for (id, _, want) in &cases {
+        assert_eq!(answers[id], *want, "req {id}");
+    }
+    // Answered requests are no longer outstanding: a status query says lost.
+    c.send(&Message::StatusQueryReq(StatusQuery {
+        req_id: 1,
+        req_type: ReqType::SmbCreat,
+    }))
+    .await;
+    match c.recv(Duration::from_secs(5)).await {
+        Some(Message::StatusQueryResp(r)) => {
+            assert_eq!(r.req_id, 1);
+            assert_eq!(r.status, RequestStatus::Lost);
+        }
+        other => panic!("expected STATUS_QUERY_RESP, got {other:?}"),
+    }
+    // A cancel for an unknown request is harmless; the session goes on.
+    c.send(&Message::ScreenCancel(ScreenCancel {
+        req_id: 99,
+        req_type: ReqType::SmbCreat,
+        reason: "1".into(),
+    }))
+    .await;
+    let req = sample::screen_request(5, ReqType::NfsWr, "/x", ProtocolVersion::V2_0);
+    c.send(&Message::ScreenReq(req)).await;
+    assert!(
+        matches!(c.recv(Duration::from_secs(5)).await, Some(Message::ScreenResp(r)) if r.req_id == 5)
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_screen_responses_total{decision=\"deny\"}")
+            .await,
+        2.0
+    );
+    assert_eq!(server.metric("fpolicy_screen_cancels_total").await, 1.0);
+    drop(c);
+    server.stop().await;
+    let events = read_events(dir.path());
+    assert_eq!(events.len(), 5);
+    let denied: Vec<_> = events
+        .iter()
+        .filter(|e| e["metadata"]["screening"] == "deny")
+        .collect();
+    assert_eq!(denied.len(), 2);
+    assert_eq!(denied[0]["metadata"]["screening_rule"], "extension:locky");
+    assert_eq!(
+        denied[1]["metadata"]["screening_rule"],
+        "glob:/protected/**"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_load_from_the_simulator_is_answered_completely() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(sync_config(dir.path())).await;
+    let mut sim = SimConfig::new(server.addr);
+    sim.policy_name = "av".into();
+    sim.nodes = 4;
+    sim.count = Some(8_000);
+    sim.mode = Mode::Sync {
+        max_outstanding: 256,
+    };
+    let report = fpolicy_sim::run(sim).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.counters.answered, 8_000);
+    assert_eq!(report.counters.late_responses, 0);
+    server.stop().await;
+    assert_eq!(read_events(dir.path()).len(), 8_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_engine_never_gets_a_screen_resp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(sync_config(dir.path())).await;
+    let mut c = RawClient::session(server.addr, "audit", "async-1").await;
+    let req = sample::screen_request(1, ReqType::SmbCreat, "/a.locky", ProtocolVersion::V2_0);
+    c.send(&Message::ScreenReq(req)).await;
+    c.send(&Message::KeepAlive).await;
+    assert!(
+        c.recv(Duration::from_millis(700)).await.is_none(),
+        "no reply to an async engine"
+    );
+    assert!(
+        eventually(5, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 1.0)
+        .await
+    );
+    drop(c);
+    server.stop().await;
+    let events = read_events(dir.path());
+    assert_eq!(events[0]["metadata"]["engine"], "async");
+    assert!(events[0]["metadata"].get("screening").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_closes_only_its_own_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.server.allowed_policies = vec![fpolicy_proto::sample::SAMPLE_POLICY.into(), "audit".into()];
+    cfg.server.frame_timeout_secs = 1;
+    cfg.server.max_frame_bytes = 64 * 1024;
+    let mut server = TestServer::start(cfg).await;
+
+    // A healthy session keeps flowing the whole time.
+    let mut sim = SimConfig::new(server.addr);
+    sim.nodes = 1;
+    sim.count = None;
+    sim.duration = Some(Duration::from_secs(4));
+    sim.rate = Some(2_000);
+    let healthy = tokio::spawn(fpolicy_sim::run(sim));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let valid = Message::KeepAlive.to_frame();
+    let mut oversized = vec![b'"'];
+    oversized.extend_from_slice(&(10_000_000u32).to_be_bytes());
+    oversized.push(b'"');
+    let mut bad_xml = vec![b'"'];
+    let body = b"<?xml version=\"1.0\"?><Header><NotfType>SCREEN_REQ</NotfType><ContentLen>5</ContentLen></Header>\n\n<Fscr";
+    bad_xml.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    bad_xml.push(b'"');
+    bad_xml.extend_from_slice(body);
+    let mut garbage_after = valid.clone();
+    garbage_after.extend_from_slice(b"GARBAGE GARBAGE");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("wrong quote marker", b"'\x00\x00\x00\x10'".to_vec()),
+        ("oversized length", oversized),
+        ("undecodable XML", bad_xml),
+        ("garbage after a valid frame", garbage_after),
+    ];
+    for (name, bytes) in cases {
+        let mut c = RawClient::session(server.addr, "audit", name).await;
+        c.send_raw(&bytes).await;
+        assert!(
+            c.closed_within(Duration::from_secs(5)).await,
+            "{name}: connection closed"
+        );
+    }
+    // A handshake for a foreign policy is refused.
+    let mut c = RawClient::connect(server.addr).await;
+    c.send(&Message::NegoReq(handshake("someone-else", "x")))
+        .await;
+    assert!(
+        c.recv(Duration::from_secs(5)).await.is_none(),
+        "no NEGO_RESP for a foreign policy"
+    );
+    // Slow loris: half a frame, then silence.
+    let mut c = RawClient::session(server.addr, "audit", "loris").await;
+    c.send_raw(&valid[..8]).await;
+    assert!(
+        c.closed_within(Duration::from_secs(5)).await,
+        "slow client closed after frame_timeout_secs"
+    );
+
+    let report = healthy.await.unwrap();
+    assert!(
+        report.errors.is_empty(),
+        "the healthy session was disturbed: {:?}",
+        report.errors
+    );
+    let sent = report.counters.sent;
+    assert!(sent > 1000);
+    assert!(
+        server
+            .metric("fpolicy_parse_errors_total{kind=\"frame\"}")
+            .await
+            >= 3.0
+    );
+    assert!(
+        server
+            .metric("fpolicy_parse_errors_total{kind=\"message\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_sessions_closed_total{reason=\"handshake_rejected\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_sessions_closed_total{reason=\"frame_timeout\"}")
+            .await,
+        1.0
+    );
+    assert!(
+        server
+            .metric("fpolicy_sessions_closed_total{reason=\"protocol_error\"}")
+            .await
+            >= 4.0
+    );
+    server.stop().await;
+    assert_eq!(
+        read_events(dir.path()).len() as u64,
+        sent,
+        "every event of the healthy session arrived"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_allowlist_closes_unknown_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.server.allowed_peers = vec!["10.0.0.0/8".into()];
+    let mut server = TestServer::start(cfg).await;
+    let mut c = RawClient::connect(server.addr).await;
+    assert!(c.closed_within(Duration::from_secs(5)).await);
+    assert_eq!(
+        server
+            .metric("fpolicy_connections_rejected_total{reason=\"peer_not_allowed\"}")
+            .await,
+        1.0
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_complete_coalescing_merges_and_keeps_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.events.write_complete_delay_secs = 0.5;
+    let mut server = TestServer::start(cfg).await;
+    let mut c = RawClient::session(server.addr, "audit", "wc").await;
+    let mut id = 0;
+    let mut send = async |c: &mut RawClient, rt: ReqType, path: &str, size: u64| {
+        id += 1;
+        let mut req = sample::screen_request(id, rt, path, ProtocolVersion::V2_0);
+        req.common.file_size = size;
+        c.send(&Message::ScreenReq(req)).await;
+    };
+    send(&mut c, ReqType::NfsCreat, "/a", 0).await;
+    send(&mut c, ReqType::NfsWr, "/a", 100).await;
+    send(&mut c, ReqType::NfsWr, "/a", 200).await;
+    send(&mut c, ReqType::NfsWr, "/b", 7).await;
+    send(&mut c, ReqType::NfsDel, "/b", 7).await;
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 3.0)
+        .await
+    );
+    drop(c);
+    server.stop().await;
+    let events = read_events(dir.path());
+    let summary: Vec<(String, String, u64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["operation_type"].as_str().unwrap().into(),
+                e["file_path"].as_str().unwrap().into(),
+                e["file_size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("write".into(), "/b".into(), 7),
+            ("delete".into(), "/b".into(), 7),
+            ("create".into(), "/a".into(), 200)
+        ]
+    );
+    assert_eq!(events[2]["metadata"]["coalesced"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(base_config(dir.path())).await;
+    assert_eq!(http_get(server.admin, "/healthz").await.0, 200);
+    assert_eq!(http_get(server.admin, "/readyz").await.0, 200);
+    assert_eq!(http_get(server.admin, "/nope").await.0, 404);
+    let (status, body) = http_get(server.admin, "/metrics").await;
+    assert_eq!(status, 200);
+    for family in [
+        "fpolicy_sessions{",
+        "fpolicy_frames_total{",
+        "fpolicy_events_total{",
+        "fpolicy_parse_errors_total{",
+        "fpolicy_spool_bytes",
+        "fpolicy_sink_lag_events{",
+        "fpolicy_spool_fsync_seconds_bucket",
+        "fpolicy_back_pressure_active",
+        "fpolicy_events_dropped_total",
+    ] {
+        assert!(body.contains(family), "{family} missing");
+    }
+    server.stop().await;
+}
