@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cidr::Cidr;
 use crate::config::{Config, FsyncSetting};
-use crate::ingest::{Committed, IngestLimits, run_writer};
+use crate::ingest::{Committed, IngestLimits, Writer, run_writer};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::server::{ServerContext, serve_listener, tls};
@@ -172,9 +172,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || {
-                run_writer(
-                    spool, ingest_rx, rt, committed, cursors, bp_tx, limits, metrics,
-                )
+                run_writer(Writer {
+                    spool,
+                    rx: ingest_rx,
+                    rt,
+                    committed,
+                    sink_cursors: cursors,
+                    back_pressure: bp_tx,
+                    limits,
+                    metrics,
+                })
             })?
     };
 

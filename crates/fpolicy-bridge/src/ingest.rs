@@ -120,17 +120,32 @@ pub struct IngestLimits {
     pub low_watermark: u64,
 }
 
+/// Everything the writer thread owns.
+pub struct Writer {
+    pub spool: Spool,
+    pub rx: mpsc::Receiver<IngestBatch>,
+    /// To wait on the async queue from this plain thread.
+    pub rt: tokio::runtime::Handle,
+    pub committed: Arc<Committed>,
+    /// Each sink's durable cursor (retention and back pressure).
+    pub sink_cursors: Vec<Arc<AtomicU64>>,
+    pub back_pressure: watch::Sender<bool>,
+    pub limits: IngestLimits,
+    pub metrics: Arc<Metrics>,
+}
+
 /// Runs the writer until every sender is dropped, then commits and closes.
-pub fn run_writer(
-    mut spool: Spool,
-    mut rx: mpsc::Receiver<IngestBatch>,
-    rt: tokio::runtime::Handle,
-    committed: Arc<Committed>,
-    sink_cursors: Vec<Arc<AtomicU64>>,
-    back_pressure: watch::Sender<bool>,
-    limits: IngestLimits,
-    metrics: Arc<Metrics>,
-) {
+pub fn run_writer(w: Writer) {
+    let Writer {
+        mut spool,
+        mut rx,
+        rt,
+        committed,
+        sink_cursors,
+        back_pressure,
+        limits,
+        metrics,
+    } = w;
     let mut replies: Vec<Replies> = Vec::new();
     let mut dropped_since_log = 0u64;
     let mut last_drop_log: Option<Instant> = None;

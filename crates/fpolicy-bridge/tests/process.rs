@@ -15,7 +15,10 @@ use fpolicy_proto::{Message, ProtocolVersion, ReqType, sample};
 const BIN: &str = env!("CARGO_BIN_EXE_fpolicy-bridge");
 
 fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 struct Proc {
@@ -28,12 +31,21 @@ fn spawn(dir: &Path, extra_toml: &str, args: &[&str], stdout: Stdio) -> Proc {
     let addr = free_port();
     let admin = free_port();
     let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, format!("data_dir = {:?}\n{extra_toml}", dir.join("data"))).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("data_dir = {:?}\n{extra_toml}", dir.join("data")),
+    )
+    .unwrap();
     let child = Command::new(BIN)
         .arg("serve")
         .arg("--config")
         .arg(&cfg)
-        .args(["--listen", &addr.to_string(), "--admin-listen", &admin.to_string()])
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
+        ])
         .args(args)
         .stdout(stdout)
         .stderr(std::fs::File::create(dir.join(format!("stderr-{}.log", addr.port()))).unwrap())
@@ -44,7 +56,8 @@ fn spawn(dir: &Path, extra_toml: &str, args: &[&str], stdout: Stdio) -> Proc {
 
 async fn ready(p: &Proc) {
     let ok = eventually(30, async || {
-        tokio::net::TcpStream::connect(p.admin).await.is_ok() && http_get(p.admin, "/readyz").await.0 == 200
+        tokio::net::TcpStream::connect(p.admin).await.is_ok()
+            && http_get(p.admin, "/readyz").await.0 == 200
     })
     .await;
     assert!(ok, "server became ready");
@@ -54,7 +67,8 @@ fn data(dir: &Path) -> PathBuf {
     dir.join("data")
 }
 
-const SYNC: &str = "[server.engines]\nav = \"synchronous\"\n[events]\nwrite_complete_delay_secs = 0\n";
+const SYNC: &str =
+    "[server.engines]\nav = \"synchronous\"\n[events]\nwrite_complete_delay_secs = 0\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing_that_was_acknowledged() {
@@ -68,7 +82,12 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
     let mut outstanding = 0;
     while acked.len() < 3_000 {
         while outstanding < 64 {
-            let req = sample::screen_request(next, ReqType::NfsWr, &format!("/d/f{next}"), ProtocolVersion::V2_0);
+            let req = sample::screen_request(
+                next,
+                ReqType::NfsWr,
+                &format!("/d/f{next}"),
+                ProtocolVersion::V2_0,
+            );
             c.send(&Message::ScreenReq(req)).await;
             next += 1;
             outstanding += 1;
@@ -83,7 +102,12 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
     }
     // Mid-stream: more requests in flight, then SIGKILL.
     for _ in 0..200 {
-        let req = sample::screen_request(next, ReqType::NfsWr, &format!("/d/f{next}"), ProtocolVersion::V2_0);
+        let req = sample::screen_request(
+            next,
+            ReqType::NfsWr,
+            &format!("/d/f{next}"),
+            ProtocolVersion::V2_0,
+        );
         c.send(&Message::ScreenReq(req)).await;
         next += 1;
     }
@@ -96,17 +120,34 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
     let p2 = spawn(dir.path(), SYNC, &[], Stdio::null());
     ready(&p2).await;
     let committed = metric(p2.admin, "fpolicy_spool_committed_seq").await;
-    assert!(committed >= acked.len() as f64, "every acknowledged request is in the spool");
-    assert!(eventually(20, async || metric(p2.admin, "fpolicy_sink_lag_events{sink=\"jsonl\"}").await == 0.0).await);
+    assert!(
+        committed >= acked.len() as f64,
+        "every acknowledged request is in the spool"
+    );
+    assert!(
+        eventually(20, async || metric(
+            p2.admin,
+            "fpolicy_sink_lag_events{sink=\"jsonl\"}"
+        )
+        .await
+            == 0.0)
+        .await
+    );
     let mut p2 = p2;
-    let _ = Command::new("kill").args(["-TERM", &p2.child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &p2.child.id().to_string()])
+        .status();
     assert!(p2.child.wait().unwrap().success());
     let delivered: HashSet<u64> = read_events(&data(dir.path()))
         .iter()
         .map(|e| e["metadata"]["req_id"].as_u64().unwrap())
         .collect();
     let missing: Vec<_> = acked.iter().filter(|id| !delivered.contains(id)).collect();
-    assert!(missing.is_empty(), "{} acknowledged events missing after kill -9", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events missing after kill -9",
+        missing.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,21 +157,56 @@ async fn pending_write_complete_state_survives_kill_9() {
     let mut p = spawn(dir.path(), slow, &[], Stdio::null());
     ready(&p).await;
     let mut c = RawClient::session(p.addr, "audit", "wc-crash").await;
-    for (id, rt, size) in [(1, ReqType::NfsCreat, 0), (2, ReqType::NfsWr, 10), (3, ReqType::NfsWr, 20)] {
+    for (id, rt, size) in [
+        (1, ReqType::NfsCreat, 0),
+        (2, ReqType::NfsWr, 10),
+        (3, ReqType::NfsWr, 20),
+    ] {
         let mut req = sample::screen_request(id, rt, "/pending.bin", ProtocolVersion::V2_0);
         req.common.file_size = size;
         c.send(&Message::ScreenReq(req)).await;
     }
-    assert!(eventually(10, async || metric(p.admin, "fpolicy_spool_committed_seq").await == 3.0).await);
-    assert!(eventually(10, async || metric(p.admin, "fpolicy_sink_pending_paths{sink=\"jsonl\"}").await == 1.0).await);
+    assert!(
+        eventually(10, async || metric(p.admin, "fpolicy_spool_committed_seq")
+            .await
+            == 3.0)
+        .await
+    );
+    assert!(
+        eventually(10, async || metric(
+            p.admin,
+            "fpolicy_sink_pending_paths{sink=\"jsonl\"}"
+        )
+        .await
+            == 1.0)
+        .await
+    );
     p.child.kill().unwrap();
     p.child.wait().unwrap();
-    assert!(read_events(&data(dir.path())).is_empty(), "held, not yet emitted");
+    assert!(
+        read_events(&data(dir.path())).is_empty(),
+        "held, not yet emitted"
+    );
 
-    let mut p2 = spawn(dir.path(), "[events]\nwrite_complete_delay_secs = 0.2\n", &[], Stdio::null());
+    let mut p2 = spawn(
+        dir.path(),
+        "[events]\nwrite_complete_delay_secs = 0.2\n",
+        &[],
+        Stdio::null(),
+    );
     ready(&p2).await;
-    assert!(eventually(10, async || metric(p2.admin, "fpolicy_sink_delivered_total{sink=\"jsonl\"}").await == 1.0).await);
-    let _ = Command::new("kill").args(["-TERM", &p2.child.id().to_string()]).status();
+    assert!(
+        eventually(10, async || metric(
+            p2.admin,
+            "fpolicy_sink_delivered_total{sink=\"jsonl\"}"
+        )
+        .await
+            == 1.0)
+        .await
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &p2.child.id().to_string()])
+        .status();
     assert!(p2.child.wait().unwrap().success());
     let events = read_events(&data(dir.path()));
     assert_eq!(events.len(), 1);
@@ -142,7 +218,12 @@ async fn pending_write_complete_state_survives_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut p = spawn(dir.path(), "[events]\nwrite_complete_delay_secs = 5\n", &[], Stdio::null());
+    let mut p = spawn(
+        dir.path(),
+        "[events]\nwrite_complete_delay_secs = 5\n",
+        &[],
+        Stdio::null(),
+    );
     ready(&p).await;
     let mut sim = fpolicy_sim::SimConfig::new(p.addr);
     sim.nodes = 2;
@@ -150,7 +231,10 @@ async fn sigterm_drains_and_exits_zero() {
     let report = fpolicy_sim::run(sim).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     // Coalescing holds some paths; a graceful stop emits them.
-    let status = Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = p.child.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
@@ -159,14 +243,20 @@ async fn sigterm_drains_and_exits_zero() {
         .iter()
         .map(|e| e["metadata"]["coalesced"].as_u64().unwrap_or(1))
         .sum();
-    assert_eq!(total, 20_000, "every notification is in the files (some coalesced)");
+    assert_eq!(
+        total, 20_000,
+        "every notification is in the files (some coalesced)"
+    );
     let log = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .find(|e| e.file_name().to_string_lossy().starts_with("stderr"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .unwrap();
-    assert!(log.contains("SIGTERM") && log.contains("sink drained"), "{log}");
+    assert!(
+        log.contains("SIGTERM") && log.contains("sink drained"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,24 +269,45 @@ async fn slow_sink_applies_back_pressure_then_a_full_spool_drops_loudly() {
     let mut c = RawClient::session(p.addr, "audit", "bp").await;
     let mut applied = false;
     for id in 1..=3_000u64 {
-        let req = sample::screen_request(id, ReqType::NfsWr, &format!("/bp/{id}"), ProtocolVersion::V2_0);
+        let req = sample::screen_request(
+            id,
+            ReqType::NfsWr,
+            &format!("/bp/{id}"),
+            ProtocolVersion::V2_0,
+        );
         c.send(&Message::ScreenReq(req)).await;
-        if !applied && let Some(Message::BackPressureApply(b)) = c.recv(Duration::from_millis(1)).await {
+        if !applied
+            && let Some(Message::BackPressureApply(b)) = c.recv(Duration::from_millis(1)).await
+        {
             assert_eq!(b.session_id, "bp");
             applied = true;
         }
     }
     if !applied {
-        applied = matches!(c.recv(Duration::from_secs(5)).await, Some(Message::BackPressureApply(_)));
+        applied = matches!(
+            c.recv(Duration::from_secs(5)).await,
+            Some(Message::BackPressureApply(_))
+        );
     }
     assert!(applied, "BACK_PRESSURE_APPLY sent to the session");
-    assert!(eventually(10, async || metric(p.admin, "fpolicy_events_dropped_total").await > 0.0).await, "full spool drops");
+    assert!(
+        eventually(10, async || metric(p.admin, "fpolicy_events_dropped_total")
+            .await
+            > 0.0)
+        .await,
+        "full spool drops"
+    );
     assert_eq!(metric(p.admin, "fpolicy_back_pressure_active").await, 1.0);
     // Read the pipe: the sink catches up and back pressure is removed.
     let mut out = p.child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    assert!(matches!(c.recv(Duration::from_secs(15)).await, Some(Message::BackPressureRem(_))));
-    let _ = Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status();
+    assert!(matches!(
+        c.recv(Duration::from_secs(15)).await,
+        Some(Message::BackPressureRem(_))
+    ));
+    let _ = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status();
     assert!(p.child.wait().unwrap().success());
     reader.join().unwrap().unwrap();
     let log = std::fs::read_dir(dir.path())
@@ -205,20 +316,38 @@ async fn slow_sink_applies_back_pressure_then_a_full_spool_drops_loudly() {
         .find(|e| e.file_name().to_string_lossy().starts_with("stderr"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .unwrap();
-    assert!(log.contains("spool is full"), "a loud log line for the drop");
+    assert!(
+        log.contains("spool is full"),
+        "a loud log line for the drop"
+    );
 }
 
 #[test]
 fn config_default_prints_and_checks_and_bad_files_explain() {
-    let out = Command::new(BIN).args(["config", "default"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "default"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("c.toml");
     std::fs::write(&f, &out.stdout).unwrap();
-    let check = Command::new(BIN).args(["config", "check"]).arg(&f).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     std::fs::write(&f, "[server]\nlisten_port = 1\n").unwrap();
-    let check = Command::new(BIN).args(["config", "check"]).arg(&f).output().unwrap();
+    let check = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert!(!check.status.success());
     assert!(String::from_utf8_lossy(&check.stderr).contains("listen_port"));
     let v = Command::new(BIN).arg("--version").output().unwrap();
@@ -231,16 +360,21 @@ fn query_filters_by_time_prefix_and_operation_and_spool_stats_reports() {
     let events = dir.path().join("events");
     std::fs::create_dir_all(&events).unwrap();
     let line = |ts: &str, op: &str, path: &str| {
-        format!("{{\"event_id\":\"x\",\"operation_type\":\"{op}\",\"file_path\":\"{path}\",\"volume_name\":\"v\",\"svm_name\":\"s\",\"timestamp\":\"{ts}\",\"file_size\":1,\"metadata\":{{}}}}\n")
+        format!(
+            "{{\"event_id\":\"x\",\"operation_type\":\"{op}\",\"file_path\":\"{path}\",\"volume_name\":\"v\",\"svm_name\":\"s\",\"timestamp\":\"{ts}\",\"file_size\":1,\"metadata\":{{}}}}\n"
+        )
     };
     std::fs::write(
         events.join("fpolicy_events_2026-11-26.jsonl"),
-        line("2026-11-26T23:59:59.000000Z", "create", "/legal/a") + &line("2026-11-26T10:00:00.000000Z", "write", "/legal/b"),
+        line("2026-11-26T23:59:59.000000Z", "create", "/legal/a")
+            + &line("2026-11-26T10:00:00.000000Z", "write", "/legal/b"),
     )
     .unwrap();
     std::fs::write(
         events.join("fpolicy_events_2026-11-27.jsonl"),
-        line("2026-11-27T00:00:01.000000Z", "delete", "/legal/c") + "not json\n" + &line("2026-11-27T00:00:02.000000Z", "create", "/hr/d"),
+        line("2026-11-27T00:00:01.000000Z", "delete", "/legal/c")
+            + "not json\n"
+            + &line("2026-11-27T00:00:02.000000Z", "create", "/hr/d"),
     )
     .unwrap();
     let q = |args: &[&str]| {
@@ -250,21 +384,47 @@ fn query_filters_by_time_prefix_and_operation_and_spool_stats_reports() {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let all = q(&["--from", "2026-11-26T12:00:00Z", "--to", "2026-11-28"]);
     assert_eq!(all.lines().count(), 3);
-    let legal = q(&["--from", "2026-11-26", "--to", "2026-11-28", "--path-prefix", "/legal/", "--op", "create", "--op", "delete"]);
+    let legal = q(&[
+        "--from",
+        "2026-11-26",
+        "--to",
+        "2026-11-28",
+        "--path-prefix",
+        "/legal/",
+        "--op",
+        "create",
+        "--op",
+        "delete",
+    ]);
     assert_eq!(legal.lines().count(), 2);
     assert!(legal.contains("/legal/a") && legal.contains("/legal/c"));
     let limited = q(&["--from", "2026-11-26", "--to", "2026-11-28", "--limit", "1"]);
     assert_eq!(limited.lines().count(), 1);
-    let bad = Command::new(BIN).args(["query", "--from", "yesterday", "--to", "2026-11-28"]).output().unwrap();
+    let bad = Command::new(BIN)
+        .args(["query", "--from", "yesterday", "--to", "2026-11-28"])
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
 
-    let stats = Command::new(BIN).args(["spool", "stats", "--data-dir"]).arg(dir.path()).output().unwrap();
-    assert!(stats.status.success(), "{}", String::from_utf8_lossy(&stats.stderr));
+    let stats = Command::new(BIN)
+        .args(["spool", "stats", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(v["records"], 0);
 }

@@ -164,11 +164,11 @@ impl Coalescer {
             self.stats.merged += 1;
             return;
         }
-        if self.pending.len() >= self.cfg.max_pending.max(1) {
-            if let Some(path) = self.by_seq.values().next().cloned() {
-                self.stats.overflow += 1;
-                self.emit(&path, out);
-            }
+        if self.pending.len() >= self.cfg.max_pending.max(1)
+            && let Some(path) = self.by_seq.values().next().cloned()
+        {
+            self.stats.overflow += 1;
+            self.emit(&path, out);
         }
         let deadline = rec.received + self.cfg.window.min(self.cfg.max_hold);
         let path = rec.file_path.to_owned();

@@ -466,9 +466,39 @@ impl Reader {
 /// Grace for answers of requests already in the spool when the reader stops.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
+/// Runs the writer, then closes the write side cleanly (for TLS, this sends
+/// close_notify, so ONTAP sees an orderly close rather than a truncation).
 #[allow(clippy::too_many_arguments)]
 async fn write_loop<W: AsyncWrite + Send>(
     wr: W,
+    encoder: Encoder,
+    frames: mpsc::Receiver<Message>,
+    durable: mpsc::UnboundedReceiver<Vec<ScreenResponse>>,
+    outstanding: Outstanding,
+    permits: Arc<Semaphore>,
+    back_pressure: watch::Receiver<bool>,
+    session_id: String,
+    ctx: Arc<ServerContext>,
+) {
+    let mut wr = std::pin::pin!(wr);
+    write_frames(
+        wr.as_mut(),
+        encoder,
+        frames,
+        durable,
+        outstanding,
+        permits,
+        back_pressure,
+        session_id,
+        ctx,
+    )
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_frames<W: AsyncWrite + Send>(
+    mut wr: std::pin::Pin<&mut W>,
     mut encoder: Encoder,
     mut frames: mpsc::Receiver<Message>,
     mut durable: mpsc::UnboundedReceiver<Vec<ScreenResponse>>,
@@ -479,7 +509,6 @@ async fn write_loop<W: AsyncWrite + Send>(
     ctx: Arc<ServerContext>,
 ) {
     let m = &ctx.metrics;
-    let mut wr = std::pin::pin!(wr);
     let mut out = Vec::with_capacity(64 * 1024);
     let mut applied = false;
     let mut reader_done = false;

@@ -16,8 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub fn base_config(dir: &Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_owned();
+    let mut cfg = Config {
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    };
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.admin.listen = "127.0.0.1:0".into();
     cfg.events.write_complete_delay_secs = 0.0;
