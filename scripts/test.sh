@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the Rust test suites of every crate, then
-# the XSD conformance of every message the codec emits (needs xmllint).
+# Runs every test of the project: the Rust test suites of every crate, the
+# XSD conformance of every message the codec emits (needs xmllint), and the
+# JSON Schema conformance of emitted events (creates .venv-ci with Python's
+# jsonschema on first use).
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-features 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
+bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
 
 # One closing line for the whole run: every suite's counts added up.
 python3 - "$log" <<'PY'
@@ -26,7 +29,7 @@ import re, sys
 passed = failed = 0
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", line) or \
-        re.search(r"^xsd-conformance: (\d+) passed, (\d+) failed", line)
+        re.search(r"^(?:xsd|schema)-conformance: (\d+) passed, (\d+) failed", line)
     if m:
         passed += int(m.group(1)); failed += int(m.group(2))
 print(f"tests: {passed} passed, {failed} failed")
