@@ -25,7 +25,7 @@ use crate::server::{ServerContext, serve_listener, tls};
 use crate::sink::{JsonlSink, Sink, StdoutSink};
 
 /// Batches queued to the spool writer before sessions wait.
-const INGEST_QUEUE: usize = 1024;
+const INGEST_QUEUE: usize = 256;
 
 /// A running server.
 pub struct Running {
@@ -87,6 +87,9 @@ pub fn spool_config(cfg: &Config) -> SpoolConfig {
 /// Opens everything and starts serving. Returns once listening.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     cfg.validate()?;
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
     let lock = lock_data_dir(&cfg.data_dir)?;

@@ -336,13 +336,8 @@ impl Config {
             return bad("server.listen and admin.listen must differ".into());
         }
         let s = &self.server;
-        if s.idle_timeout_secs <= 120 {
-            return bad(format!(
-                "server.idle_timeout_secs = {} must be above ONTAP's default keep-alive interval of 120 s",
-                s.idle_timeout_secs
-            ));
-        }
         for (name, v) in [
+            ("server.idle_timeout_secs", s.idle_timeout_secs),
             ("server.handshake_timeout_secs", s.handshake_timeout_secs),
             ("server.frame_timeout_secs", s.frame_timeout_secs),
             ("server.max_connections", s.max_connections as u64),
@@ -425,6 +420,24 @@ impl Config {
         Ok(())
     }
 
+    /// Advice that does not stop the server, logged at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.server.idle_timeout_secs <= 150 {
+            w.push(format!(
+                "server.idle_timeout_secs = {} is close to or below ONTAP's default keep-alive interval (120 s): sessions of engines with the default will be closed as idle",
+                self.server.idle_timeout_secs
+            ));
+        }
+        if self.spool.fsync == FsyncSetting::Never {
+            w.push(
+                "spool.fsync = \"never\": events survive a process crash but not a power loss"
+                    .into(),
+            );
+        }
+        w
+    }
+
     pub fn screening_rules(&self) -> Result<ScreeningRules, ConfigError> {
         ScreeningRules::new(
             &self.screening.deny_extensions,
@@ -485,7 +498,7 @@ mod tests {
             assert!(e.contains(needle), "{toml}: {e}");
         };
         check("[server]\nlisten = \"nope\"", "server.listen");
-        check("[server]\nidle_timeout_secs = 60", "keep-alive");
+        check("[server]\nidle_timeout_secs = 0", "idle_timeout_secs");
         check(
             "[server]\nallowed_peers = [\"10.0.0.0/33\"]",
             "allowed_peers",

@@ -389,3 +389,111 @@ async fn admin_endpoints() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_keeps_a_session_and_silence_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.server.idle_timeout_secs = 1;
+    let mut server = TestServer::start(cfg).await;
+    let mut lively = RawClient::session(server.addr, "audit", "lively").await;
+    let mut silent = RawClient::session(server.addr, "audit", "silent").await;
+    for _ in 0..8 {
+        lively.send(&Message::KeepAlive).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        silent.closed_within(Duration::from_secs(3)).await,
+        "idle session closed"
+    );
+    assert!(
+        !lively.closed_within(Duration::from_millis(100)).await,
+        "a session sending KEEP_ALIVE stays"
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_sessions_closed_total{reason=\"idle_timeout\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_frames_total{type=\"KEEP_ALIVE\"}")
+            .await,
+        8.0
+    );
+    drop(lively);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_volume_notifications_and_unknown_req_types_are_counted_not_fatal() {
+    use fpolicy_proto::{Alert, Severity, VolNotification, VolumeAction};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(base_config(dir.path())).await;
+    let mut c = RawClient::session(server.addr, "audit", "misc").await;
+    c.send(&Message::Alert(Alert {
+        session_id: "misc".into(),
+        severity: Severity::Fatal,
+        message: "disk full".into(),
+    }))
+    .await;
+    c.send(&Message::VolNotification(VolNotification {
+        vol_msid: Some(7),
+        action: Some(VolumeAction::Unmount),
+        is_active: Some(false),
+    }))
+    .await;
+    // A ReqType from a future ONTAP: counted and skipped, the session lives on.
+    let frame = Message::ScreenReq(sample::screen_request(
+        1,
+        ReqType::NfsWr,
+        "/x",
+        ProtocolVersion::V2_0,
+    ))
+    .to_frame();
+    let text = String::from_utf8(frame[6..].to_vec())
+        .unwrap()
+        .replace("<ReqType>NFS_WR</ReqType>", "<ReqType>NFS_COPY</ReqType>");
+    let mut future = vec![b'"'];
+    future.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    future.push(b'"');
+    future.extend_from_slice(text.as_bytes());
+    c.send_raw(&future).await;
+    c.send(&Message::ScreenReq(sample::screen_request(
+        2,
+        ReqType::NfsWr,
+        "/y",
+        ProtocolVersion::V2_0,
+    )))
+    .await;
+    assert!(
+        eventually(5, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 1.0)
+        .await
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_alerts_total{severity=\"fatal\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_frames_total{type=\"VOL_NOTFICATION\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("fpolicy_parse_errors_total{kind=\"unknown_req_type\"}")
+            .await,
+        1.0
+    );
+    assert!(!c.closed_within(Duration::from_millis(200)).await);
+    drop(c);
+    server.stop().await;
+    assert_eq!(read_events(dir.path())[0]["file_path"], "/y");
+}

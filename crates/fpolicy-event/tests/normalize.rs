@@ -228,3 +228,26 @@ fn records_reject_garbage() {
         .is_err()
     );
 }
+
+proptest::proptest! {
+    /// Whatever ONTAP sends as names, the event path is clean: a leading
+    /// `/`, no empty component, no trailing `/` (except the root), the same
+    /// components as the input, and `s3_key` is the path without its `/`.
+    #[test]
+    fn any_names_give_clean_paths(
+        parts in proptest::collection::vec("[^/\\\\\u{0}]{0,12}", 0..8),
+        windows in proptest::bool::ANY,
+        leading in proptest::bool::ANY,
+    ) {
+        let sep = if windows { "\\" } else { "/" };
+        let raw = format!("{}{}", if leading { sep } else { "" }, parts.join(sep));
+        let name_type = if windows { PathNameType::WinName } else { PathNameType::UnixName };
+        let path = volume_path(&[PathName { name_type: Some(name_type), name: raw }]).unwrap();
+        proptest::prop_assert!(path.starts_with('/'));
+        proptest::prop_assert!(!path.contains("//"));
+        proptest::prop_assert!(path == "/" || !path.ends_with('/'));
+        let want: Vec<&str> = parts.iter().map(String::as_str).filter(|p| !p.is_empty()).collect();
+        let got: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        proptest::prop_assert_eq!(got, want);
+    }
+}
