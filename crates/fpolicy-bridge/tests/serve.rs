@@ -497,3 +497,24 @@ async fn alerts_volume_notifications_and_unknown_req_types_are_counted_not_fatal
     server.stop().await;
     assert_eq!(read_events(dir.path())[0]["file_path"], "/y");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_outstanding_table_waits_without_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = sync_config(dir.path());
+    cfg.server.max_outstanding_per_session = 1;
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = SimConfig::new(server.addr);
+    sim.policy_name = "av".into();
+    sim.nodes = 2;
+    sim.count = Some(2_000);
+    sim.mode = Mode::Sync {
+        max_outstanding: 64,
+    };
+    let report = tokio::time::timeout(Duration::from_secs(60), fpolicy_sim::run(sim))
+        .await
+        .expect("no deadlock");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.counters.answered, 2_000);
+    server.stop().await;
+}

@@ -281,14 +281,8 @@ impl Reader {
                 };
                 buf.advance(consumed);
             }
-            if !responses.is_empty() {
-                batch.replies = Some(Replies {
-                    to: self.durable.clone(),
-                    responses,
-                });
-            }
-            if !batch.is_empty() && self.ctx.ingest.send(batch).await.is_err() {
-                return ReadEnd::Closed(CloseReason::Shutdown);
+            if let Err(end) = self.flush(&mut batch, &mut responses).await {
+                return end;
             }
             if *shutdown.borrow() {
                 return ReadEnd::Closed(CloseReason::Shutdown);
@@ -328,6 +322,25 @@ impl Reader {
                 _ = shutdown.changed() => return ReadEnd::Closed(CloseReason::Shutdown),
             }
         }
+    }
+
+    /// Sends what this read produced so far to the spool writer.
+    async fn flush(
+        &self,
+        batch: &mut IngestBatch,
+        responses: &mut Vec<ScreenResponse>,
+    ) -> Result<(), ReadEnd> {
+        let mut full = std::mem::take(batch);
+        if !responses.is_empty() {
+            full.replies = Some(Replies {
+                to: self.durable.clone(),
+                responses: std::mem::take(responses),
+            });
+        }
+        if !full.is_empty() && self.ctx.ingest.send(full).await.is_err() {
+            return Err(ReadEnd::Closed(CloseReason::Shutdown));
+        }
+        Ok(())
     }
 
     fn frame_error(&self, e: &FrameError) -> ReadEnd {
@@ -394,8 +407,16 @@ impl Reader {
                         }
                     };
                     // Bounded: wait for a slot rather than grow the table.
-                    if let Ok(p) = self.permits.acquire().await {
-                        p.forget();
+                    // Slots come back as answers go out, and answers need
+                    // this batch committed: hand it over before waiting.
+                    match self.permits.try_acquire() {
+                        Ok(p) => p.forget(),
+                        Err(_) => {
+                            self.flush(batch, responses).await?;
+                            if let Ok(p) = self.permits.acquire().await {
+                                p.forget();
+                            }
+                        }
                     }
                     lock(&self.outstanding).insert(req.req_id, req.req_type);
                     responses.push(ScreenResponse {
