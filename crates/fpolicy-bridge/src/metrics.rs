@@ -10,22 +10,6 @@ use std::time::Duration;
 use fpolicy_event::Operation;
 use fpolicy_proto::NotfType;
 
-pub const NOTF_TYPES: [NotfType; 13] = [
-    NotfType::NegoReq,
-    NotfType::NegoResp,
-    NotfType::ScreenReq,
-    NotfType::ScreenResp,
-    NotfType::ScreenCancel,
-    NotfType::StatusQueryReq,
-    NotfType::StatusQueryResp,
-    NotfType::BackPressureApply,
-    NotfType::BackPressureRem,
-    NotfType::KeepAlive,
-    NotfType::AlertMsg,
-    NotfType::VolNotification,
-    NotfType::OutageMsg,
-];
-
 macro_rules! labelled {
     ($name:ident { $($variant:ident = $label:literal),* $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +143,7 @@ impl Metrics {
         self.connections_rejected[r as usize].fetch_add(1, Relaxed);
     }
     pub fn frame(&self, t: NotfType) {
-        if let Some(i) = NOTF_TYPES.iter().position(|x| *x == t) {
+        if let Some(i) = NotfType::ALL.iter().position(|x| *x == t) {
             self.frames[i].fetch_add(1, Relaxed);
         }
     }
@@ -260,7 +244,7 @@ impl Metrics {
             "Frames received or sent, by NotfType.",
             "counter",
         );
-        for (i, t) in NOTF_TYPES.iter().enumerate() {
+        for (i, t) in NotfType::ALL.iter().enumerate() {
             let _ = writeln!(
                 o,
                 "fpolicy_frames_total{{type=\"{}\"}} {}",

@@ -63,6 +63,16 @@ async fn ready(p: &Proc) {
     assert!(ok, "server became ready");
 }
 
+/// The standard error of the (single) server started in `dir`.
+fn server_log(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("stderr"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap()
+}
+
 fn data(dir: &Path) -> PathBuf {
     dir.join("data")
 }
@@ -247,12 +257,7 @@ async fn sigterm_drains_and_exits_zero() {
         total, 20_000,
         "every notification is in the files (some coalesced)"
     );
-    let log = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("stderr"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap();
+    let log = server_log(dir.path());
     assert!(
         log.contains("SIGTERM") && log.contains("sink drained"),
         "{log}"
@@ -310,12 +315,7 @@ async fn slow_sink_applies_back_pressure_then_a_full_spool_drops_loudly() {
         .status();
     assert!(p.child.wait().unwrap().success());
     reader.join().unwrap().unwrap();
-    let log = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("stderr"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap();
+    let log = server_log(dir.path());
     assert!(
         log.contains("spool is full"),
         "a loud log line for the drop"

@@ -127,6 +127,17 @@ impl Segment {
     fn end_seq(&self) -> u64 {
         self.first_seq + self.records
     }
+
+    /// The indexed (seq, byte offset) closest at or before `seq`: where a
+    /// scan for `seq` starts.
+    fn position_before(&self, seq: u64) -> (u64, u64) {
+        self.index
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= seq)
+            .copied()
+            .unwrap_or((self.first_seq, MAGIC.len() as u64))
+    }
 }
 
 /// Counts for `spool stats` and metrics.
@@ -382,13 +393,7 @@ impl Spool {
             if out.len() >= max {
                 break;
             }
-            let (mut seq, offset) = seg
-                .index
-                .iter()
-                .rev()
-                .find(|(s, _)| *s <= from)
-                .copied()
-                .unwrap_or((seg.first_seq, MAGIC.len() as u64));
+            let (mut seq, offset) = seg.position_before(from);
             let mut file = File::open(&seg.path).map_err(io_err(&seg.path))?;
             file.seek(SeekFrom::Start(offset))
                 .map_err(io_err(&seg.path))?;
@@ -420,13 +425,7 @@ impl Spool {
             .map(|(_, s)| s)
             .or_else(|| self.segments.values().next())
             .expect("an active segment");
-        let (seq, offset) = seg
-            .index
-            .iter()
-            .rev()
-            .find(|(s, _)| *s <= from)
-            .copied()
-            .unwrap_or((seg.first_seq, MAGIC.len() as u64));
+        let (seq, offset) = seg.position_before(from);
         SpoolReader::open(
             &self.cfg.dir,
             self.cfg.max_record_bytes,
