@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
             .to_request(i + 1, ProtocolVersion::V2_0, now as u64);
         let event = normalizer.normalize(&req, &session, now);
         buf.clear();
-        record::encode(&event, now, &mut buf);
+        record::encode(&event, now, [], &mut buf)?;
         spool.append(&buf)?;
         if i % 1000 == 999 {
             spool.commit()?;

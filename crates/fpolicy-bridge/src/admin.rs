@@ -79,8 +79,27 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
             metrics.render(),
         ),
         "/healthz" => ("200 OK", TEXT, "ok\n".into()),
-        "/readyz" if metrics.ready.load(Relaxed) == 1 => ("200 OK", TEXT, "ready\n".into()),
-        "/readyz" => ("503 Service Unavailable", TEXT, "not ready\n".into()),
+        "/readyz" => {
+            let down = metrics.sinks_down();
+            if metrics.ready.load(Relaxed) != 1 {
+                (
+                    "503 Service Unavailable",
+                    TEXT,
+                    "not ready: not listening or spool not open\n".into(),
+                )
+            } else if !down.is_empty() {
+                (
+                    "503 Service Unavailable",
+                    TEXT,
+                    format!(
+                        "not ready: sink destination not usable: {}\n",
+                        down.join(", ")
+                    ),
+                )
+            } else {
+                ("200 OK", TEXT, "ready\n".into())
+            }
+        }
         _ => (
             "404 Not Found",
             TEXT,

@@ -17,12 +17,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::cidr::Cidr;
-use crate::config::{Config, FsyncSetting};
+use crate::config::{CloudSinkType, Config, FsyncSetting};
 use crate::ingest::{Committed, IngestLimits, Writer, run_writer};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::server::{ServerContext, serve_listener, tls};
-use crate::sink::{JsonlSink, Sink, StdoutSink};
+use crate::sink::{DeadLetters, EventBridgeSink, JsonlSink, Sink, SqsSink, StdoutSink, aws_config};
 
 /// Batches queued to the spool writer before sessions wait.
 const INGEST_QUEUE: usize = 256;
@@ -115,17 +115,44 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     metrics.spool_first_seq.store(stats.first_seq, Relaxed);
     metrics.spool_next_seq.store(stats.next_seq, Relaxed);
 
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    // (sink, events per second at most)
+    let mut sinks: Vec<(Box<dyn Sink>, u32)> = Vec::new();
     if cfg.sinks.jsonl.enabled {
         let fsync = cfg.spool.fsync == FsyncSetting::Always;
-        sinks.push(Box::new(JsonlSink::new(
-            &cfg.jsonl_dir(),
-            cfg.sinks.jsonl.max_file_bytes,
-            fsync,
-        )?));
+        sinks.push((
+            Box::new(JsonlSink::new(
+                &cfg.jsonl_dir(),
+                cfg.sinks.jsonl.max_file_bytes,
+                fsync,
+            )?),
+            0,
+        ));
     }
     if cfg.sinks.stdout.enabled {
-        sinks.push(Box::new(StdoutSink::default()));
+        sinks.push((Box::new(StdoutSink::default()), 0));
+    }
+    let rt = tokio::runtime::Handle::current();
+    for c in &cfg.cloud_sinks {
+        let sdk = aws_config(c.endpoint_url.as_deref()).await;
+        let sink: Box<dyn Sink> = match c.kind {
+            CloudSinkType::Sqs => Box::new(SqsSink::new(
+                &c.name,
+                &sdk,
+                &c.queue_url,
+                c.max_in_flight,
+                rt.clone(),
+            )),
+            CloudSinkType::Eventbridge => Box::new(EventBridgeSink::new(
+                &c.name,
+                &sdk,
+                &c.event_bus_name,
+                &c.source,
+                &c.detail_type,
+                c.max_in_flight,
+                rt.clone(),
+            )),
+        };
+        sinks.push((sink, c.max_events_per_sec));
     }
     let committed = Arc::new(Committed::new(spool.committed_seq()));
     let drain_deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -137,7 +164,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     };
     let mut cursors = Vec::new();
     let mut pipelines = Vec::new();
-    for sink in sinks {
+    for (sink, max_events_per_sec) in sinks {
         let name = sink.name().to_owned();
         let start_at = spool.cursor(&name);
         let cursor = Arc::new(AtomicU64::new(start_at));
@@ -151,6 +178,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             committed: committed.clone(),
             cursor,
             metrics: metrics.sink(&name),
+            dead_letters: DeadLetters::new(&cfg.data_dir.join("dead-letter"), &name),
+            max_events_per_sec,
             drain_deadline: drain_deadline.clone(),
         };
         tracing::info!(sink = %name, cursor = start_at, behind = spool.committed_seq() - start_at.min(spool.committed_seq()), "sink starting");
@@ -210,6 +239,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         names: Arc::new(names),
         rules: cfg.screening_rules()?,
+        router: cfg.router()?,
         ingest: ingest_tx,
         back_pressure: bp_rx,
         allowed_peers: cfg

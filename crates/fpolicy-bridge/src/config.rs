@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use fpolicy_event::{EngineType, GenerationTimeUnit, Operation, ScreeningRules};
+use fpolicy_event::{
+    EngineType, GenerationTimeUnit, Operation, RouteConfig, Router, ScreeningRules,
+};
 use serde::Deserialize;
 
 use crate::cidr::Cidr;
@@ -38,6 +40,13 @@ pub struct Config {
     pub events: EventsConfig,
     pub screening: ScreeningConfig,
     pub sinks: SinksConfig,
+    /// Cloud sinks: `[[sink]]` tables.
+    #[serde(rename = "sink")]
+    pub cloud_sinks: Vec<CloudSinkConfig>,
+    pub routing: RoutingConfig,
+    /// `[[route]]` tables.
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
 }
@@ -136,6 +145,60 @@ pub struct JsonlConfig {
     pub max_file_bytes: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudSinkType {
+    Sqs,
+    Eventbridge,
+}
+
+/// One `[[sink]]`: an SQS queue or an EventBridge bus.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSinkConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: CloudSinkType,
+    /// SQS: the queue URL (a `.fifo` URL makes it a FIFO queue).
+    #[serde(default)]
+    pub queue_url: String,
+    /// EventBridge: the bus name or ARN.
+    #[serde(default)]
+    pub event_bus_name: String,
+    #[serde(default = "default_source")]
+    pub source: String,
+    #[serde(default = "default_detail_type")]
+    pub detail_type: String,
+    /// API calls in flight at once (FIFO queues always use 1, for order).
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// Events per second at most; 0 = no limit. EventBridge PutEvents
+    /// quotas are per account and region: share them between sinks.
+    #[serde(default)]
+    pub max_events_per_sec: u32,
+    /// Endpoint override (otherwise the AWS chain, including `AWS_ENDPOINT_URL`).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+fn default_source() -> String {
+    "fsxn.fpolicy".into()
+}
+fn default_detail_type() -> String {
+    "FPolicy File Operation".into()
+}
+fn default_in_flight() -> usize {
+    8
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Sinks for events that match no route. Default: every `[[sink]]` when
+    /// there is no `[[route]]`, none when there are routes.
+    pub default_sinks: Option<Vec<String>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StdoutConfig {
@@ -174,6 +237,9 @@ impl Default for Config {
             events: EventsConfig::default(),
             screening: ScreeningConfig::default(),
             sinks: SinksConfig::default(),
+            cloud_sinks: Vec::new(),
+            routing: RoutingConfig::default(),
+            routes: Vec::new(),
             log: LogConfig {
                 format: LogFormat::Text,
                 level: "info".into(),
@@ -408,8 +474,51 @@ impl Config {
             return bad("events.default_volume and events.default_svm must not be empty".into());
         }
         self.screening_rules()?;
-        if !self.sinks.jsonl.enabled && !self.sinks.stdout.enabled {
+        if !self.sinks.jsonl.enabled && !self.sinks.stdout.enabled && self.cloud_sinks.is_empty() {
             return bad("enable at least one sink".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for c in &self.cloud_sinks {
+            let valid_name = !c.name.is_empty()
+                && c.name.len() <= 64
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid_name {
+                return bad(format!(
+                    "sink name {:?}: use 1-64 letters, digits, '-' or '_'",
+                    c.name
+                ));
+            }
+            if c.name == "jsonl" || c.name == "stdout" || !names.insert(c.name.as_str()) {
+                return bad(format!(
+                    "sink name {:?} is taken (jsonl and stdout are built in; names are unique)",
+                    c.name
+                ));
+            }
+            match c.kind {
+                CloudSinkType::Sqs if !c.queue_url.starts_with("http") => {
+                    return bad(format!(
+                        "sink {:?}: queue_url must be the queue's https URL",
+                        c.name
+                    ));
+                }
+                CloudSinkType::Eventbridge if c.event_bus_name.is_empty() => {
+                    return bad(format!("sink {:?}: event_bus_name is required", c.name));
+                }
+                _ => {}
+            }
+            if c.max_in_flight == 0 || c.max_in_flight > 256 {
+                return bad(format!("sink {:?}: max_in_flight must be 1..=256", c.name));
+            }
+        }
+        let router = self.router()?;
+        for used in router.sink_names() {
+            if !names.contains(used) {
+                return bad(format!(
+                    "routing refers to sink {used:?}, which no [[sink]] defines"
+                ));
+            }
         }
         if self.sinks.jsonl.max_file_bytes < 4096 {
             return bad("sinks.jsonl.max_file_bytes must be at least 4096".into());
@@ -445,6 +554,20 @@ impl Config {
             &self.screening.operations,
         )
         .map_err(|e| ConfigError::Invalid(format!("screening: {e}")))
+    }
+
+    /// The compiled routes. Unless `routing.default_sinks` says otherwise,
+    /// events that match no route go to every `[[sink]]` when no route is
+    /// configured, and to none (JSON Lines only) when routes are.
+    pub fn router(&self) -> Result<Router, ConfigError> {
+        let defaults = self.routing.default_sinks.clone().unwrap_or_else(|| {
+            if self.routes.is_empty() {
+                self.cloud_sinks.iter().map(|c| c.name.clone()).collect()
+            } else {
+                Vec::new()
+            }
+        });
+        Router::new(&self.routes, &defaults).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     pub fn engine_for(&self, policy: &str) -> EngineType {

@@ -38,6 +38,46 @@ enum Command {
     },
     /// Print events from the JSON Lines files as JSON lines.
     Query(QueryArgs),
+    /// Inspect routing.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Which routes and sinks an event would take.
+    Test(RoutesTestArgs),
+    /// An EventBridge event pattern per route, with the same meaning.
+    EventbridgePatterns {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct RoutesTestArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Volume-relative path, e.g. /legal/2026/contract.pdf.
+    file_path: String,
+    /// Operation [default: create].
+    #[arg(long, default_value = "create")]
+    op: Operation,
+    /// Renames: the old path.
+    #[arg(long)]
+    previous_path: Option<String>,
+    /// smb, nfsv3, nfsv4.0, nfsv4.1 [default: smb].
+    #[arg(long, default_value = "smb")]
+    protocol: String,
+    #[arg(long, default_value = "unknown")]
+    volume: String,
+    #[arg(long, default_value = "unknown")]
+    svm: String,
+    /// FILE, DIR, STREAM, SYMLINK [default: FILE].
+    #[arg(long, default_value = "FILE")]
+    file_type: String,
 }
 
 #[derive(clap::Args)]
@@ -203,6 +243,12 @@ fn main() -> std::process::ExitCode {
             command: SpoolCommand::Stats { common },
         } => spool_stats(&common),
         Command::Query(args) => run_query(args),
+        Command::Routes {
+            command: RoutesCommand::Test(args),
+        } => routes_test(args),
+        Command::Routes {
+            command: RoutesCommand::EventbridgePatterns { common },
+        } => routes_patterns(&common),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -251,5 +297,73 @@ fn run_query(args: QueryArgs) -> anyhow::Result<()> {
     if stats.skipped > 0 {
         eprintln!("fpolicy-bridge: skipped {} unreadable lines", stats.skipped);
     }
+    Ok(())
+}
+
+fn routes_test(args: RoutesTestArgs) -> anyhow::Result<()> {
+    let cfg = load(&args.common)?;
+    cfg.validate()?;
+    let router = cfg.router()?;
+    let event = fpolicy_event::Event {
+        event_id: String::new(),
+        operation_type: args.op,
+        file_path: args.file_path,
+        previous_path: args.previous_path,
+        volume_name: args.volume,
+        svm_name: args.svm,
+        timestamp: String::new(),
+        file_size: 0,
+        client_ip: None,
+        metadata: fpolicy_event::Metadata {
+            protocol: args.protocol,
+            file_type: Some(args.file_type),
+            ..fpolicy_event::Metadata::default()
+        },
+    };
+    let routing = router.route(&event);
+    let mut local = Vec::new();
+    if cfg.sinks.jsonl.enabled {
+        local.push("jsonl");
+    }
+    if cfg.sinks.stdout.enabled {
+        local.push("stdout");
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "routes": routing.routes,
+            "sinks": routing.sinks,
+            "default": routing.routes.is_empty(),
+            "also_every_event": local,
+        }))?
+    );
+    Ok(())
+}
+
+fn routes_patterns(common: &CommonArgs) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    cfg.validate()?;
+    let router = cfg.router()?;
+    let source_and_type = |sinks: &[String]| {
+        cfg.cloud_sinks
+            .iter()
+            .find(|c| {
+                sinks.contains(&c.name)
+                    && c.kind == fpolicy_bridge::config::CloudSinkType::Eventbridge
+            })
+            .map(|c| (c.source.clone(), c.detail_type.clone()))
+            .unwrap_or_else(|| ("fsxn.fpolicy".into(), "FPolicy File Operation".into()))
+    };
+    let mut out = serde_json::Map::new();
+    for route in router.routes() {
+        let (source, detail_type) = source_and_type(&route.sinks);
+        let (pattern, warnings) =
+            fpolicy_event::route::eventbridge_pattern(route, &source, &detail_type);
+        for w in warnings {
+            eprintln!("note: {w}");
+        }
+        out.insert(route.name.clone(), pattern);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

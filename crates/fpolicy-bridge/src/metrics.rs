@@ -72,6 +72,10 @@ pub struct SinkMetrics {
     pub coalesced: AtomicU64,
     pub coalesce_overflow: AtomicU64,
     pub pending_paths: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub throttled: AtomicU64,
+    /// 1 while the destination is usable.
+    pub up: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -172,7 +176,26 @@ impl Metrics {
     /// so the label set stays bounded).
     pub fn sink(&self, name: &str) -> Arc<SinkMetrics> {
         let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
-        sinks.entry(name.to_owned()).or_default().clone()
+        sinks
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                // Assumed usable until its check or deliveries say otherwise.
+                Arc::new(SinkMetrics {
+                    up: AtomicU64::new(1),
+                    ..SinkMetrics::default()
+                })
+            })
+            .clone()
+    }
+
+    /// Names of sinks whose destination is not usable.
+    pub fn sinks_down(&self) -> Vec<String> {
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks
+            .iter()
+            .filter(|(_, m)| m.up.load(Relaxed) == 0)
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     pub fn events_total(&self) -> u64 {

@@ -1,7 +1,9 @@
 //! One delivery pipeline per sink: read durable records from the spool at
-//! the sink's cursor, coalesce write-complete notifications, deliver, then
-//! move the cursor. Runs on its own thread, so a slow sink never reaches a
-//! socket reader.
+//! the sink's cursor, keep those routed to the sink, coalesce
+//! write-complete notifications, deliver (rate-limited, resending only the
+//! entries that failed, dead-lettering the rejected), then move the cursor.
+//! Runs on its own thread, so a slow or broken sink never reaches a socket
+//! reader or another sink.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use fpolicy_spool::{FsyncPolicy, SpoolReader, write_cursor};
 
 use crate::ingest::Committed;
 use crate::metrics::SinkMetrics;
-use crate::sink::Sink;
+use crate::sink::{DeadLetters, EntryFailure, Sink};
 
 /// Records read per delivery.
 const READ_BATCH: usize = 8192;
@@ -22,6 +24,8 @@ const READ_BATCH: usize = 8192;
 const CURSOR_EVERY: Duration = Duration::from_millis(250);
 /// Wake-up interval when idle (drives the coalescer's quiet window).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub struct Pipeline {
     pub sink: Box<dyn Sink>,
@@ -33,6 +37,9 @@ pub struct Pipeline {
     /// Published durable cursor (retention and back pressure read it).
     pub cursor: Arc<AtomicU64>,
     pub metrics: Arc<SinkMetrics>,
+    pub dead_letters: DeadLetters,
+    /// Events per second at most (0 = no limit).
+    pub max_events_per_sec: u32,
     /// Set on shutdown: deliver what is committed until then, at most.
     pub drain_deadline: Arc<std::sync::Mutex<Option<Instant>>>,
 }
@@ -43,24 +50,94 @@ fn now_nanos() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// Exponential backoff with full jitter (`rand`-free: the clock's low bits).
+fn jittered(backoff: Duration) -> Duration {
+    let nanos = backoff.as_nanos().max(1) as u64;
+    let noise = (now_nanos() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % nanos;
+    Duration::from_nanos(nanos / 2 + noise / 2)
+}
+
+/// Token bucket: `rate` events per second, one second of burst.
+struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32) -> Option<RateLimit> {
+        (rate > 0).then(|| RateLimit {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            at: Instant::now(),
+        })
+    }
+
+    /// How long to wait before sending `n` events.
+    fn take(&mut self, n: usize) -> Duration {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate);
+        self.at = now;
+        self.tokens -= n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
 impl Pipeline {
+    fn deadline_passed(&self) -> bool {
+        self.drain_deadline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Waits until the sink's destination answers its check, or shutdown.
+    fn wait_until_usable(&mut self, name: &str) -> bool {
+        let mut backoff = MIN_BACKOFF * 10;
+        loop {
+            match self.sink.check() {
+                Ok(()) => {
+                    self.metrics.up.store(1, Relaxed);
+                    return true;
+                }
+                Err(e) => {
+                    self.metrics.up.store(0, Relaxed);
+                    self.metrics.errors.fetch_add(1, Relaxed);
+                    tracing::error!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64, "sink destination is not usable (missing, access denied or unreachable); events wait in the spool");
+                    if self.deadline_passed() {
+                        return false;
+                    }
+                    std::thread::sleep(jittered(backoff));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
     /// Runs until the spool writer has closed and everything committed is
     /// delivered, or the drain deadline passes.
     pub fn run(mut self) {
         let name = self.sink.name().to_owned();
+        let routed = self.sink.routed();
+        if !self.wait_until_usable(&name) {
+            return;
+        }
         let mut coalescer = Coalescer::new(self.coalesce);
+        let mut rate = RateLimit::new(self.max_events_per_sec);
         let mut records = Vec::with_capacity(READ_BATCH);
         let mut out: Vec<Emitted> = Vec::with_capacity(READ_BATCH);
         let mut persisted = self.reader.position();
         self.cursor.store(persisted, Release);
         self.metrics.cursor.store(persisted, Relaxed);
         let mut last_persist = Instant::now();
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = MIN_BACKOFF;
+        let mut failing_since: Option<Instant> = None;
         loop {
-            let deadline = *self
-                .drain_deadline
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
             let closed = self.committed.is_closed();
             let upto = self.committed.seq();
             if out.is_empty() {
@@ -71,15 +148,17 @@ impl Pipeline {
                 }
                 for (seq, bytes) in &records {
                     match record::decode(bytes) {
-                        Ok(view) => coalescer.push(*seq, &view, &mut out),
+                        Ok(view) if !routed || view.routed_to(&name) => {
+                            coalescer.push(*seq, &view, &mut out)
+                        }
+                        Ok(_) => {}
                         Err(e) => {
                             tracing::error!(sink = %name, seq, error = %e, "undecodable spool record skipped");
                             self.metrics.errors.fetch_add(1, Relaxed);
                         }
                     }
                 }
-                let at_end = self.reader.position() >= upto;
-                if closed && at_end {
+                if closed && self.reader.position() >= upto {
                     // Graceful stop: nothing more will arrive.
                     coalescer.flush_all(&mut out);
                 } else {
@@ -87,23 +166,88 @@ impl Pipeline {
                 }
             }
             if !out.is_empty() {
-                match self.sink.deliver(&out) {
-                    Ok(()) => {
-                        self.metrics.delivered.fetch_add(out.len() as u64, Relaxed);
-                        out.clear();
-                        backoff = Duration::from_millis(50);
+                if let Some(r) = rate.as_mut() {
+                    let wait = r.take(out.len());
+                    if !wait.is_zero() {
+                        std::thread::sleep(wait);
                     }
-                    Err(e) => {
-                        self.metrics.errors.fetch_add(1, Relaxed);
-                        tracing::warn!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64, "delivery failed; will retry");
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            tracing::error!(sink = %name, "drain deadline passed with undelivered events; they stay in the spool");
-                            return;
+                }
+                let attempted = out.len();
+                let result = self.sink.deliver(&out);
+                let (retry, throttled, error) = match result {
+                    Ok(d) => {
+                        let mut retry = Vec::new();
+                        let mut rejected = Vec::new();
+                        for (i, f) in &d.failures {
+                            match f {
+                                EntryFailure::Retry(_) => retry.push(*i),
+                                EntryFailure::Reject(why) => rejected.push((*i, why.as_str())),
+                            }
                         }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue;
+                        if !rejected.is_empty() {
+                            let entries: Vec<(&Emitted, &str)> = rejected
+                                .iter()
+                                .filter_map(|(i, why)| out.get(*i).map(|e| (e, *why)))
+                                .collect();
+                            if let Err(e) = self.dead_letters.write(&entries, now_nanos()) {
+                                // Cannot record them: keep them and try again.
+                                tracing::error!(sink = %name, error = %e, "cannot write the dead-letter file");
+                                retry.extend(rejected.iter().map(|(i, _)| *i));
+                            } else {
+                                self.metrics
+                                    .dead_letters
+                                    .fetch_add(rejected.len() as u64, Relaxed);
+                                tracing::warn!(sink = %name, count = rejected.len(), reason = rejected[0].1, file = %self.dead_letters.path().display(), "events rejected by the service for good; written to the dead-letter file");
+                            }
+                        }
+                        let first_reason = d.failures.iter().find_map(|(_, f)| match f {
+                            EntryFailure::Retry(w) => Some(w.clone()),
+                            _ => None,
+                        });
+                        (retry, d.throttled, first_reason)
                     }
+                    Err(e) => (
+                        (0..out.len()).collect(),
+                        e.is_throttling(),
+                        Some(e.to_string()),
+                    ),
+                };
+                let delivered = attempted - retry.len();
+                self.metrics.delivered.fetch_add(delivered as u64, Relaxed);
+                if retry.is_empty() {
+                    out.clear();
+                    backoff = MIN_BACKOFF;
+                    if failing_since.take().is_some() {
+                        tracing::info!(sink = %name, "delivery recovered");
+                        self.metrics.up.store(1, Relaxed);
+                    }
+                } else {
+                    // Keep only what must be resent, in order.
+                    let mut keep = vec![false; out.len()];
+                    for i in &retry {
+                        if let Some(k) = keep.get_mut(*i) {
+                            *k = true;
+                        }
+                    }
+                    let mut k = keep.into_iter();
+                    out.retain(|_| k.next().unwrap_or(false));
+                    self.metrics.errors.fetch_add(1, Relaxed);
+                    if throttled {
+                        self.metrics.throttled.fetch_add(1, Relaxed);
+                        backoff = backoff.max(MIN_BACKOFF * 5);
+                    }
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(30) {
+                        self.metrics.up.store(0, Relaxed);
+                    }
+                    tracing::warn!(sink = %name, failed = out.len(), delivered, throttled, error = error.as_deref().unwrap_or(""), retry_in_ms = backoff.as_millis() as u64, "delivery incomplete; resending the failed entries");
+                    if self.deadline_passed() {
+                        tracing::error!(sink = %name, undelivered = out.len(), "drain deadline passed with undelivered events; they stay in the spool");
+                        return;
+                    }
+                    std::thread::sleep(jittered(backoff));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
                 }
             }
             let stats = coalescer.stats();
@@ -120,7 +264,7 @@ impl Pipeline {
                 .map_or(position, |p| p.min(position));
             let finished =
                 closed && position >= self.committed.seq() && coalescer.pending_len() == 0;
-            let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+            let past_deadline = self.deadline_passed();
             if safe != persisted
                 && (last_persist.elapsed() >= CURSOR_EVERY || finished || past_deadline)
             {

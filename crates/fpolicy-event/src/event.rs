@@ -190,6 +190,9 @@ pub struct Metadata {
     /// The rule that denied the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screening_rule: Option<String>,
+    /// The routes the event matched (`[[route]]` names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
     /// Write-complete coalescing: how many notifications this event stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coalesced: Option<u32>,

@@ -5,6 +5,7 @@
 //! - [`screen`]: deny rules for synchronous engines
 //! - [`record`]: the event's spool record
 //! - [`coalesce`]: write-complete coalescing over durable records
+//! - [`route`]: per-use-case routing to sinks
 //! - [`names`]: volume/SVM name resolution (the seam for ONTAP REST)
 //! - [`time`]: RFC 3339 formatting and parsing
 
@@ -14,6 +15,7 @@ pub mod id;
 pub mod names;
 pub mod normalize;
 pub mod record;
+pub mod route;
 pub mod screen;
 pub mod time;
 
@@ -22,4 +24,5 @@ pub use event::{Event, Metadata, Operation};
 pub use names::{NameResolver, StaticNames};
 pub use normalize::{EngineType, GenerationTimeUnit, Normalizer, SessionInfo};
 pub use record::RecordView;
+pub use route::{RouteConfig, Router, Routing};
 pub use screen::{ScreeningRules, Verdict};

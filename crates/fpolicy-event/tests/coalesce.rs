@@ -40,7 +40,7 @@ impl Feed {
     fn push(&mut self, op: Operation, path: &str, prev: Option<&str>, size: u64, at: i64) {
         let e = ev(op, path, prev, size, &format!("id{}", self.seq));
         let mut buf = Vec::new();
-        record::encode(&e, at, &mut buf);
+        record::encode(&e, at, [], &mut buf).unwrap();
         let v: RecordView = record::decode(&buf).unwrap();
         self.c.push(self.seq, &v, &mut self.out);
         self.seq += 1;

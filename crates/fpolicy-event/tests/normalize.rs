@@ -44,11 +44,13 @@ fn every_req_type_maps_and_renders() {
         assert!(e.file_path.starts_with('/'));
         // The JSON round-trips through the record.
         let mut buf = Vec::new();
-        record::encode(&e, RECEIVED, &mut buf);
+        record::encode(&e, RECEIVED, ["bus", "ingest"], &mut buf).unwrap();
         let view = record::decode(&buf).unwrap();
         assert_eq!(view.operation, e.operation_type);
         assert_eq!(view.file_path, e.file_path);
         assert_eq!(view.previous_path, e.previous_path.as_deref());
+        assert!(view.routed_to("bus") && view.routed_to("ingest"));
+        assert!(!view.routed_to("bu") && !view.routed_to("other"));
         let back: Event = serde_json::from_slice(view.json).unwrap();
         assert_eq!(back, e);
     }
@@ -214,6 +216,30 @@ fn generation_time_units() {
     );
     assert_eq!(e.timestamp, "2026-01-01T00:00:00.123456Z");
     assert_eq!(e.metadata.received_at, "2026-01-01T00:00:01.000000Z");
+}
+
+#[test]
+fn version_1_records_go_to_every_sink() {
+    let mut v1 = vec![1u8, 0];
+    v1.extend_from_slice(&5i64.to_le_bytes());
+    v1.extend_from_slice(&7u64.to_le_bytes());
+    v1.extend_from_slice(&2u32.to_le_bytes());
+    v1.extend_from_slice(b"/a");
+    v1.extend_from_slice(&0u32.to_le_bytes());
+    v1.extend_from_slice(b"{}");
+    let view = record::decode(&v1).unwrap();
+    assert_eq!(
+        (view.file_path, view.file_size, view.json),
+        ("/a", 7, &b"{}"[..])
+    );
+    assert!(view.routed_to("anything"));
+    let mut e = Vec::new();
+    let event: Event = serde_json::from_str(r#"{"event_id":"x","operation_type":"create","file_path":"/a","volume_name":"v","svm_name":"s","timestamp":"t","file_size":1,"metadata":{"protocol":"smb","req_type":"SMB_CREAT","vol_msid":1,"svm_uuid":"u","policy_name":"p","session_id":"s","req_id":1,"ontap_peer":"x","s3_key":"a","received_at":"t","engine":"async"}}"#).unwrap();
+    assert!(
+        record::encode(&event, 0, [""], &mut e).is_err(),
+        "empty sink names are refused"
+    );
+    assert!(record::encode(&event, 0, ["x".repeat(256).as_str()], &mut e).is_err());
 }
 
 #[test]

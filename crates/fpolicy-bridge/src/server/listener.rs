@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use fpolicy_event::{NameResolver, ScreeningRules};
+use fpolicy_event::{NameResolver, Router, ScreeningRules};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -24,6 +24,7 @@ pub struct ServerContext {
     pub metrics: Arc<Metrics>,
     pub names: Arc<dyn NameResolver>,
     pub rules: ScreeningRules,
+    pub router: Router,
     pub ingest: mpsc::Sender<IngestBatch>,
     pub back_pressure: watch::Receiver<bool>,
     pub allowed_peers: Vec<Cidr>,

@@ -425,8 +425,19 @@ impl Reader {
                         decision,
                     });
                 }
+                let routing = self.ctx.router.route(&event);
+                event.metadata.routes = routing.routes;
                 self.scratch.clear();
-                record::encode(&event, received, &mut self.scratch);
+                // Sink names are validated in the configuration.
+                if let Err(e) = record::encode(
+                    &event,
+                    received,
+                    routing.sinks.iter().map(String::as_str),
+                    &mut self.scratch,
+                ) {
+                    tracing::error!(error = %e, "cannot encode the event; configuration bug");
+                    return Ok(());
+                }
                 batch.push(&self.scratch);
             }
             Message::KeepAlive => {}

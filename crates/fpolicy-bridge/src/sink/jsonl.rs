@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use fpolicy_event::Emitted;
 use fpolicy_event::time::utc_date;
 
-use super::{Sink, SinkError};
+use super::{Delivered, Sink, SinkError};
 
 /// The file name for a date and rotation index.
 pub fn jsonl_file_name(date: &str, index: u32) -> String {
@@ -117,7 +117,7 @@ impl Sink for JsonlSink {
         "jsonl"
     }
 
-    fn deliver(&mut self, events: &[Emitted]) -> Result<(), SinkError> {
+    fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
         let result = (|| {
             for e in events {
                 let date = utc_date(e.received);
@@ -143,7 +143,7 @@ impl Sink for JsonlSink {
             self.buf.clear();
             self.current = None;
         }
-        result
+        result.map(|()| Delivered::default())
     }
 }
 

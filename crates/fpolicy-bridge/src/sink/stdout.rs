@@ -5,7 +5,7 @@ use std::io::Write;
 
 use fpolicy_event::Emitted;
 
-use super::{Sink, SinkError};
+use super::{Delivered, Sink, SinkError};
 
 #[derive(Debug, Default)]
 pub struct StdoutSink {
@@ -17,7 +17,7 @@ impl Sink for StdoutSink {
         "stdout"
     }
 
-    fn deliver(&mut self, events: &[Emitted]) -> Result<(), SinkError> {
+    fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
         self.buf.clear();
         for e in events {
             self.buf.extend_from_slice(&e.json);
@@ -30,6 +30,7 @@ impl Sink for StdoutSink {
                 sink: "stdout",
                 path: "<stdout>".into(),
                 source,
-            })
+            })?;
+        Ok(Delivered::default())
     }
 }

@@ -1,0 +1,152 @@
+//! What the SQS and EventBridge sinks share: SDK configuration from the
+//! standard AWS chain, batch planning within service limits, calls in
+//! flight, and error classification.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+
+use super::{EntryFailure, SinkError};
+
+/// Largest request (and entry) both services accept: 256 KiB.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Entries per SendMessageBatch / PutEvents call.
+pub const MAX_ENTRIES: usize = 10;
+
+/// SDK configuration: credentials, region and endpoint from the standard
+/// chain (environment, profile, ECS task role, IMDS; `AWS_ENDPOINT_URL`),
+/// an optional per-sink endpoint, and timeouts so an unreachable service
+/// fails a call instead of hanging it.
+pub async fn aws_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(30))
+            .build(),
+    );
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// Splits entries of the given sizes into calls of at most `MAX_ENTRIES`
+/// entries and `MAX_REQUEST_BYTES` bytes. Entries that cannot fit in any
+/// call are returned separately (to be rejected).
+pub fn plan_calls(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut calls = Vec::new();
+    let mut too_large = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut bytes = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        if size > MAX_REQUEST_BYTES {
+            too_large.push(i);
+            continue;
+        }
+        if current.len() == MAX_ENTRIES || bytes + size > MAX_REQUEST_BYTES {
+            calls.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(i);
+        bytes += size;
+    }
+    if !current.is_empty() {
+        calls.push(current);
+    }
+    (calls, too_large)
+}
+
+/// Runs `call` for every item with at most `in_flight` at once; results in
+/// completion order, each with the item's position.
+pub async fn in_flight<I, F, T>(
+    items: Vec<I>,
+    in_flight: usize,
+    call: impl Fn(I) -> F,
+) -> Vec<(usize, T)>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut items = items.into_iter().enumerate();
+    let mut out = Vec::new();
+    loop {
+        while set.len() < in_flight.max(1) {
+            let Some((i, item)) = items.next() else { break };
+            let fut = call(item);
+            set.spawn(async move { (i, fut.await) });
+        }
+        match set.join_next().await {
+            Some(Ok(r)) => out.push(r),
+            // A panicking SDK call: its entries are retried (they are not in `out`).
+            Some(Err(e)) => tracing::error!(error = %e, "sink call task failed"),
+            None => break,
+        }
+    }
+    out
+}
+
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+];
+
+pub fn is_throttling_code(code: &str) -> bool {
+    THROTTLING.contains(&code)
+}
+
+/// A whole-call failure: always worth retrying (network, 5xx, throttling,
+/// and also a missing queue or denied access, which an operator can fix
+/// while the spool holds the events).
+pub fn call_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    sink: &str,
+    err: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> SinkError {
+    let code = err.code().unwrap_or_default().to_owned();
+    let detail = match err.message() {
+        Some(m) => format!("{code}: {m}"),
+        None if !code.is_empty() => code.clone(),
+        None => aws_sdk_sqs::error::DisplayErrorContext(err).to_string(),
+    };
+    SinkError::Transient {
+        sink: sink.to_owned(),
+        message: detail,
+        throttled: is_throttling_code(&code),
+    }
+}
+
+/// The failure of every entry of a call that failed as a whole.
+pub fn all_retry(indices: &[usize], why: &SinkError) -> Vec<(usize, EntryFailure)> {
+    indices
+        .iter()
+        .map(|&i| (i, EntryFailure::Retry(why.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_respect_entry_and_byte_limits() {
+        let (calls, big) = plan_calls(&[100; 25]);
+        assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        assert!(big.is_empty());
+        let (calls, big) = plan_calls(&[200 * 1024, 100 * 1024, 300 * 1024, 10]);
+        assert_eq!(calls, vec![vec![0], vec![1, 3]]);
+        assert_eq!(big, vec![2]);
+        let (calls, _) = plan_calls(&[]);
+        assert!(calls.is_empty());
+    }
+}

@@ -1,0 +1,165 @@
+//! Amazon EventBridge: PutEvents with the event object as `detail`,
+//! `source` and `detail-type` from the configuration (defaults
+//! `fsxn.fpolicy`, `FPolicy File Operation`), `time` = receive time.
+
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use fpolicy_event::Emitted;
+
+use super::aws::{all_retry, call_error, in_flight, is_throttling_code, plan_calls};
+use super::{Delivered, EntryFailure, Sink, SinkError};
+
+pub struct EventBridgeSink {
+    name: String,
+    client: Client,
+    bus: String,
+    source: String,
+    detail_type: String,
+    max_in_flight: usize,
+    rt: tokio::runtime::Handle,
+}
+
+/// Entry error codes worth another try; anything else is a rejection.
+const RETRYABLE: &[&str] = &[
+    "InternalFailure",
+    "InternalException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+];
+
+impl EventBridgeSink {
+    pub fn new(
+        name: &str,
+        config: &aws_config::SdkConfig,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        max_in_flight: usize,
+        rt: tokio::runtime::Handle,
+    ) -> EventBridgeSink {
+        EventBridgeSink {
+            name: name.to_owned(),
+            client: Client::new(config),
+            bus: bus.to_owned(),
+            source: source.to_owned(),
+            detail_type: detail_type.to_owned(),
+            max_in_flight,
+            rt,
+        }
+    }
+}
+
+impl Sink for EventBridgeSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn routed(&self) -> bool {
+        true
+    }
+
+    fn check(&mut self) -> Result<(), SinkError> {
+        let call = self.client.describe_event_bus().name(&self.bus).send();
+        self.rt
+            .block_on(call)
+            .map(|_| ())
+            .map_err(|e| call_error(&self.name, &e))
+    }
+
+    fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
+        let mut out = Delivered::default();
+        let mut entries: Vec<Option<PutEventsRequestEntry>> = Vec::with_capacity(events.len());
+        let mut sizes = Vec::with_capacity(events.len());
+        let mut index = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let Ok(detail) = std::str::from_utf8(&e.json) else {
+                out.failures
+                    .push((i, EntryFailure::Reject("event is not UTF-8".into())));
+                continue;
+            };
+            entries.push(Some(
+                PutEventsRequestEntry::builder()
+                    .source(&self.source)
+                    .detail_type(&self.detail_type)
+                    .detail(detail)
+                    .event_bus_name(&self.bus)
+                    .time(
+                        aws_smithy_types::DateTime::from_nanos(i128::from(e.received))
+                            .unwrap_or(aws_smithy_types::DateTime::from_secs(0)),
+                    )
+                    .build(),
+            ));
+            // EventBridge counts source, detail-type and detail (and 14 bytes of time).
+            sizes.push(detail.len() + self.source.len() + self.detail_type.len() + 14);
+            index.push(i);
+        }
+        let (calls, too_large) = plan_calls(&sizes);
+        for k in too_large {
+            out.failures.push((
+                index[k],
+                EntryFailure::Reject("larger than EventBridge's 256 KB entry limit".into()),
+            ));
+        }
+        let calls: Vec<(Vec<usize>, Vec<PutEventsRequestEntry>)> = calls
+            .into_iter()
+            .map(|ks| {
+                let batch = ks.iter().filter_map(|&k| entries[k].take()).collect();
+                (ks.iter().map(|&k| index[k]).collect(), batch)
+            })
+            .collect();
+        let positions: Vec<Vec<usize>> = calls.iter().map(|(p, _)| p.clone()).collect();
+        let client = self.client.clone();
+        let results = self
+            .rt
+            .block_on(in_flight(calls, self.max_in_flight, move |(_, batch)| {
+                client.put_events().set_entries(Some(batch)).send()
+            }));
+        let mut answered = vec![false; positions.len()];
+        let mut call_failures = 0;
+        let mut last_error = None;
+        for (c, result) in results {
+            answered[c] = true;
+            match result {
+                Ok(resp) => {
+                    // Result entries are in request order.
+                    for (k, r) in resp.entries().iter().enumerate() {
+                        let Some(code) = r.error_code() else { continue };
+                        let Some(&i) = positions[c].get(k) else {
+                            continue;
+                        };
+                        let why = format!("{code}: {}", r.error_message().unwrap_or_default());
+                        let throttled = is_throttling_code(code);
+                        out.throttled |= throttled;
+                        out.failures.push((
+                            i,
+                            if throttled || RETRYABLE.contains(&code) {
+                                EntryFailure::Retry(why)
+                            } else {
+                                EntryFailure::Reject(why)
+                            },
+                        ));
+                    }
+                }
+                Err(e) => {
+                    let err = call_error(&self.name, &e);
+                    out.throttled |= err.is_throttling();
+                    out.failures.extend(all_retry(&positions[c], &err));
+                    call_failures += 1;
+                    last_error = Some(err);
+                }
+            }
+        }
+        for (c, done) in answered.iter().enumerate() {
+            if !done {
+                out.failures.extend(all_retry(
+                    &positions[c],
+                    &SinkError::Other("call task failed".into()),
+                ));
+            }
+        }
+        match last_error {
+            Some(err) if call_failures == positions.len() => Err(err),
+            _ => Ok(out),
+        }
+    }
+}

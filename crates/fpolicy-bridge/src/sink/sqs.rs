@@ -1,0 +1,213 @@
+//! Amazon SQS: SendMessageBatch, the event object as the body, message
+//! attributes `operation_type`, `volume_name`, `svm_name` for filtering.
+//! FIFO queues (`.fifo`): MessageGroupId = file path (per-file order; a
+//! hash when the path is not a valid group id), MessageDeduplicationId =
+//! event_id, one call in flight.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use fpolicy_event::Emitted;
+use serde::Deserialize;
+
+use super::aws::{all_retry, call_error, in_flight, is_throttling_code, plan_calls};
+use super::{Delivered, EntryFailure, Sink, SinkError};
+
+pub struct SqsSink {
+    name: String,
+    client: Client,
+    queue_url: String,
+    fifo: bool,
+    max_in_flight: usize,
+    rt: tokio::runtime::Handle,
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow)]
+    operation_type: &'a str,
+    #[serde(borrow)]
+    file_path: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    volume_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    svm_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    event_id: &'a str,
+}
+
+/// A FIFO MessageGroupId for `path`: the path itself when it is a valid
+/// group id (≤ 128 printable ASCII characters without spaces), else a
+/// stable hash of it.
+pub fn group_id(path: &str) -> String {
+    let valid = path.len() <= 128 && path.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        path.to_owned()
+    } else {
+        format!("path-{:032x}", xxhash_rust::xxh3::xxh3_128(path.as_bytes()))
+    }
+}
+
+fn attr(v: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(if v.is_empty() { "-" } else { v })
+        .build()
+        .expect("data type is set")
+}
+
+impl SqsSink {
+    pub fn new(
+        name: &str,
+        config: &aws_config::SdkConfig,
+        queue_url: &str,
+        max_in_flight: usize,
+        rt: tokio::runtime::Handle,
+    ) -> SqsSink {
+        let fifo = queue_url.ends_with(".fifo");
+        SqsSink {
+            name: name.to_owned(),
+            client: Client::new(config),
+            queue_url: queue_url.to_owned(),
+            fifo,
+            max_in_flight: if fifo { 1 } else { max_in_flight },
+            rt,
+        }
+    }
+
+    fn entry(
+        &self,
+        i: usize,
+        e: &Emitted,
+    ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
+        let body = std::str::from_utf8(&e.json).map_err(|_| "event is not UTF-8".to_owned())?;
+        let p: Probe = serde_json::from_str(body).map_err(|err| format!("not an event: {err}"))?;
+        let mut b = SendMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .message_body(body)
+            .message_attributes("operation_type", attr(p.operation_type))
+            .message_attributes("volume_name", attr(&p.volume_name))
+            .message_attributes("svm_name", attr(&p.svm_name));
+        if self.fifo {
+            b = b
+                .message_group_id(group_id(&p.file_path))
+                .message_deduplication_id(p.event_id);
+        }
+        let size =
+            body.len() + 64 + p.operation_type.len() + p.volume_name.len() + p.svm_name.len();
+        let entry = b.build().map_err(|err| err.to_string())?;
+        Ok((entry, size))
+    }
+}
+
+impl Sink for SqsSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn routed(&self) -> bool {
+        true
+    }
+
+    fn check(&mut self) -> Result<(), SinkError> {
+        let call = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send();
+        self.rt
+            .block_on(call)
+            .map(|_| ())
+            .map_err(|e| call_error(&self.name, &e))
+    }
+
+    fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
+        let mut out = Delivered::default();
+        let mut entries = Vec::with_capacity(events.len());
+        let mut sizes = Vec::with_capacity(events.len());
+        let mut index = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            match self.entry(i, e) {
+                Ok((entry, size)) => {
+                    entries.push(Some(entry));
+                    sizes.push(size);
+                    index.push(i);
+                }
+                Err(why) => out.failures.push((i, EntryFailure::Reject(why))),
+            }
+        }
+        let (calls, too_large) = plan_calls(&sizes);
+        for k in too_large {
+            out.failures.push((
+                index[k],
+                EntryFailure::Reject("larger than SQS's 256 KiB message limit".into()),
+            ));
+        }
+        let calls: Vec<(Vec<usize>, Vec<SendMessageBatchRequestEntry>)> = calls
+            .into_iter()
+            .map(|ks| {
+                let batch_entries = ks.iter().filter_map(|&k| entries[k].take()).collect();
+                (ks.iter().map(|&k| index[k]).collect(), batch_entries)
+            })
+            .collect();
+        let positions: Vec<Vec<usize>> = calls.iter().map(|(p, _)| p.clone()).collect();
+        let client = self.client.clone();
+        let url = self.queue_url.clone();
+        let results = self
+            .rt
+            .block_on(in_flight(calls, self.max_in_flight, move |(_, batch)| {
+                client
+                    .send_message_batch()
+                    .queue_url(url.clone())
+                    .set_entries(Some(batch))
+                    .send()
+            }));
+        let mut answered = vec![false; positions.len()];
+        let mut call_failures = 0;
+        let mut last_error = None;
+        for (c, result) in results {
+            answered[c] = true;
+            match result {
+                Ok(resp) => {
+                    for f in resp.failed() {
+                        let Ok(i) = f.id().parse::<usize>() else {
+                            continue;
+                        };
+                        let why = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+                        if is_throttling_code(f.code()) {
+                            out.throttled = true;
+                        }
+                        out.failures.push((
+                            i,
+                            if f.sender_fault() && !is_throttling_code(f.code()) {
+                                EntryFailure::Reject(why)
+                            } else {
+                                EntryFailure::Retry(why)
+                            },
+                        ));
+                    }
+                }
+                Err(e) => {
+                    let err = call_error(&self.name, &e);
+                    out.throttled |= err.is_throttling();
+                    out.failures.extend(all_retry(&positions[c], &err));
+                    call_failures += 1;
+                    last_error = Some(err);
+                }
+            }
+        }
+        for (c, done) in answered.iter().enumerate() {
+            if !done {
+                out.failures.extend(all_retry(
+                    &positions[c],
+                    &SinkError::Other("call task failed".into()),
+                ));
+            }
+        }
+        match last_error {
+            // Nothing got through: report the call error itself.
+            Some(err) if call_failures == positions.len() => Err(err),
+            _ => Ok(out),
+        }
+    }
+}
