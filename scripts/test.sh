@@ -2,7 +2,9 @@
 # Runs every test of the project: the Rust test suites of every crate, the
 # XSD conformance of every message the codec emits (needs xmllint), and the
 # JSON Schema conformance of emitted events (creates .venv-ci with Python's
-# jsonschema on first use).
+# jsonschema on first use). Starts moto server (AWS SQS/EventBridge
+# emulator, in .venv-moto, installed on first use) on 127.0.0.1 for the
+# cloud sink tests, which `cargo test` alone lists as ignored.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +19,34 @@ if ! command -v xmllint >/dev/null 2>&1; then
   fi
 fi
 
+venv=.venv-moto
+if [[ ! -x $venv/bin/moto_server ]]; then
+  echo "test.sh: installing moto server into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet 'moto[server]'
+fi
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-features 2>&1 | tee "$log"
+trap 'kill "$moto_pid" 2>/dev/null; rm -f "$log"' EXIT
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(200):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit("test.sh: moto server did not start; see target/moto.log")
+PY
+echo "test.sh: moto server on 127.0.0.1:$port"
+export FPOLICY_MOTO_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+cargo test --workspace --all-features -- --include-ignored 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
 

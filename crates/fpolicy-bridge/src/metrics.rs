@@ -473,6 +473,24 @@ impl Metrics {
                 "Paths held by write-complete coalescing.",
                 |s| s.pending_paths.load(Relaxed),
             ),
+            (
+                "sink_dead_letters_total",
+                "counter",
+                "Events the service rejected for good, written to the dead-letter file.",
+                |s| s.dead_letters.load(Relaxed),
+            ),
+            (
+                "sink_throttled_total",
+                "counter",
+                "Deliveries the service throttled.",
+                |s| s.throttled.load(Relaxed),
+            ),
+            (
+                "sink_up",
+                "gauge",
+                "1 while the sink's destination is usable; 0 after a failed check or 30 s of failures.",
+                |s| s.up.load(Relaxed),
+            ),
         ] {
             g(&mut o, name, help, kind);
             for (sink, m) in sinks.iter() {

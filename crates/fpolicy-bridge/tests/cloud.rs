@@ -1,0 +1,536 @@
+//! Cloud sinks against moto server (SQS, EventBridge) and against a local
+//! fake endpoint for faults moto cannot produce. scripts/test.sh starts
+//! moto on 127.0.0.1, exports FPOLICY_MOTO_ENDPOINT and dummy AWS
+//! credentials, and runs these with `--include-ignored`.
+
+mod common;
+#[path = "support/fake_aws.rs"]
+mod fake_aws;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::*;
+use fpolicy_bridge::config::{CloudSinkConfig, CloudSinkType, Config};
+use fpolicy_event::RouteConfig;
+use fpolicy_proto::{Message, ProtocolVersion, ReqType, sample};
+use tokio::sync::watch;
+
+const NEEDS_MOTO: &str =
+    "FPOLICY_MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto server";
+
+fn moto() -> String {
+    std::env::var("FPOLICY_MOTO_ENDPOINT").expect(NEEDS_MOTO)
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    )
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        % 1000
+}
+
+async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    fpolicy_bridge::sink::aws_config(Some(endpoint)).await
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let mut req = sqs.create_queue().queue_name(name);
+    if name.ends_with(".fifo") {
+        req = req.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let url = req
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// Receives until `n` messages arrived or `secs` pass; returns (body, attributes) pairs.
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    n: usize,
+    secs: u64,
+) -> Vec<(String, HashMap<String, String>, Option<String>)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while got.len() < n && tokio::time::Instant::now() < deadline {
+        let resp = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
+            .send()
+            .await
+            .unwrap();
+        for m in resp.messages() {
+            let attrs = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let group = m.attributes().and_then(|a| {
+                a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    .cloned()
+            });
+            got.push((m.body().unwrap_or_default().to_owned(), attrs, group));
+            if let Some(h) = m.receipt_handle() {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(h)
+                    .send()
+                    .await;
+            }
+        }
+    }
+    got
+}
+
+fn sqs_sink(name: &str, url: &str, endpoint: &str) -> CloudSinkConfig {
+    CloudSinkConfig {
+        name: name.into(),
+        kind: CloudSinkType::Sqs,
+        queue_url: url.into(),
+        event_bus_name: String::new(),
+        source: "fsxn.fpolicy".into(),
+        detail_type: "FPolicy File Operation".into(),
+        max_in_flight: 4,
+        max_events_per_sec: 0,
+        endpoint_url: Some(endpoint.into()),
+    }
+}
+
+fn bus_sink(name: &str, bus: &str, endpoint: &str) -> CloudSinkConfig {
+    CloudSinkConfig {
+        kind: CloudSinkType::Eventbridge,
+        queue_url: String::new(),
+        event_bus_name: bus.into(),
+        ..sqs_sink(name, "", endpoint)
+    }
+}
+
+fn cloud_config(dir: &std::path::Path) -> Config {
+    let mut cfg = base_config(dir);
+    cfg.shutdown.drain_timeout_secs = 30;
+    cfg
+}
+
+async fn send_paths(server: &TestServer, paths: &[(&str, ReqType)]) {
+    let mut c = RawClient::session(server.addr, "audit", "cloud").await;
+    for (i, (path, rt)) in paths.iter().enumerate() {
+        c.send(&Message::ScreenReq(sample::screen_request(
+            i as u64 + 1,
+            *rt,
+            path,
+            ProtocolVersion::V2_0,
+        )))
+        .await;
+    }
+    c.send(&Message::KeepAlive).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test.sh starts it"]
+async fn sqs_standard_and_fifo_with_routing_fan_out() {
+    let endpoint = moto();
+    let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
+    let (std_url, _) = create_queue(&sqs, &unique("std")).await;
+    let (fifo_url, _) = create_queue(&sqs, &format!("{}.fifo", unique("fifo"))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    cfg.cloud_sinks = vec![
+        sqs_sink("std", &std_url, &endpoint),
+        sqs_sink("fifo", &fifo_url, &endpoint),
+    ];
+    cfg.routing.default_sinks = Some(vec!["std".into()]);
+    cfg.routes = vec![
+        RouteConfig {
+            name: "legal".into(),
+            path_prefixes: vec!["/legal/".into()],
+            suffixes: vec![".pdf".into()],
+            sinks: vec!["fifo".into()],
+            ..RouteConfig::default()
+        },
+        RouteConfig {
+            name: "pdf".into(),
+            suffixes: vec![".pdf".into()],
+            sinks: vec!["std".into(), "fifo".into()],
+            ..RouteConfig::default()
+        },
+    ];
+    let mut server = TestServer::start(cfg).await;
+    send_paths(
+        &server,
+        &[
+            ("/legal/a.pdf", ReqType::NfsCreat), // legal + pdf → fifo, std
+            ("/legal/b.txt", ReqType::NfsCreat), // no route → default std
+            ("/other/c.pdf", ReqType::SmbCreat), // pdf → std, fifo
+            ("/legal/a.pdf", ReqType::NfsWr),    // legal + pdf again, same FIFO group
+        ],
+    )
+    .await;
+    let std_msgs = receive(&sqs, &std_url, 4, 20).await;
+    let fifo_msgs = receive(&sqs, &fifo_url, 3, 20).await;
+    server.stop().await;
+
+    let lines: HashMap<String, serde_json::Value> = read_events(dir.path())
+        .into_iter()
+        .map(|e| (e["event_id"].as_str().unwrap().to_owned(), e))
+        .collect();
+    assert_eq!(lines.len(), 4, "JSON Lines keeps every event");
+    assert_eq!(std_msgs.len(), 4);
+    assert_eq!(fifo_msgs.len(), 3);
+    for (body, attrs, _) in std_msgs.iter().chain(&fifo_msgs) {
+        let e: serde_json::Value = serde_json::from_str(body).unwrap();
+        // The body is exactly the JSON Lines event.
+        assert_eq!(&e, &lines[e["event_id"].as_str().unwrap()]);
+        assert_eq!(
+            attrs["operation_type"],
+            e["operation_type"].as_str().unwrap()
+        );
+        assert_eq!(attrs["volume_name"], e["volume_name"].as_str().unwrap());
+        assert_eq!(attrs["svm_name"], e["svm_name"].as_str().unwrap());
+    }
+    for (body, _, group) in &fifo_msgs {
+        let e: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            group.as_deref(),
+            e["file_path"].as_str(),
+            "FIFO group = file path"
+        );
+    }
+    let first: serde_json::Value = serde_json::from_str(&fifo_msgs[0].0).unwrap();
+    assert_eq!(
+        first["metadata"]["routes"],
+        serde_json::json!(["legal", "pdf"])
+    );
+    // Per-file order in the FIFO queue: the create before the write.
+    let a: Vec<String> = fifo_msgs
+        .iter()
+        .map(|(b, _, _)| serde_json::from_str::<serde_json::Value>(b).unwrap())
+        .filter(|e| e["file_path"] == "/legal/a.pdf")
+        .map(|e| e["operation_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(a, ["create", "write"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test.sh starts it"]
+async fn sim_to_eventbridge_to_rule_to_sqs_arrives_intact() {
+    let endpoint = moto();
+    let conf = sdk(&endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let eb = aws_sdk_eventbridge::Client::new(&conf);
+    let bus = unique("bus");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    let (url, arn) = create_queue(&sqs, &unique("from-bus")).await;
+    let rule = unique("rule");
+    eb.put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source": ["fsxn.fpolicy"], "detail-type": ["FPolicy File Operation"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(Target::builder().id("q").arn(&arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    cfg.cloud_sinks = vec![bus_sink("bus", &bus, &endpoint)];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.nodes = 2;
+    sim.count = Some(200);
+    let report = fpolicy_sim::run(sim).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let msgs = receive(&sqs, &url, 200, 60).await;
+    server.stop().await;
+    let lines: HashMap<String, serde_json::Value> = read_events(dir.path())
+        .into_iter()
+        .map(|e| (e["event_id"].as_str().unwrap().to_owned(), e))
+        .collect();
+    assert_eq!(msgs.len(), 200);
+    let mut ids = HashSet::new();
+    for (body, _, _) in &msgs {
+        let envelope: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(envelope["source"], "fsxn.fpolicy");
+        assert_eq!(envelope["detail-type"], "FPolicy File Operation");
+        let detail = &envelope["detail"];
+        assert_eq!(
+            detail,
+            &lines[detail["event_id"].as_str().unwrap()],
+            "detail is the event object"
+        );
+        ids.insert(detail["event_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 200);
+}
+
+/// A TCP proxy that can cut every connection and refuse new ones.
+struct Proxy {
+    addr: SocketAddr,
+    cut: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if *cut_rx.borrow() {
+                    continue; // dropped: connection reset
+                }
+                let mut rx = cut_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = rx.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, cut }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test.sh starts it"]
+async fn an_outage_mid_run_delays_but_loses_nothing() {
+    let endpoint = moto();
+    let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
+    let (url, _) = create_queue(&sqs, &unique("outage")).await;
+    let upstream: SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let via_proxy = format!("http://{}", proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    cfg.cloud_sinks = vec![sqs_sink("q", &url, &via_proxy)];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = None;
+    sim.duration = Some(Duration::from_secs(6));
+    sim.rate = Some(100);
+    let run = tokio::spawn(fpolicy_sim::run(sim));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.cut.send_replace(true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Ingestion went on while the queue was unreachable.
+    let during = server.metric("fpolicy_spool_committed_seq").await;
+    assert!(
+        during > 250.0,
+        "ingestion continued during the outage ({during})"
+    );
+    assert!(server.metric("fpolicy_sink_errors_total{sink=\"q\"}").await > 0.0);
+    proxy.cut.send_replace(false);
+    let report = run.await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let sent = report.counters.sent as usize;
+    assert!(
+        eventually(60, async || server
+            .metric("fpolicy_sink_lag_events{sink=\"q\"}")
+            .await
+            == 0.0)
+        .await,
+        "backlog drained"
+    );
+    server.stop().await;
+    let expected: HashSet<String> = read_events(dir.path())
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected.len(), sent);
+    // Duplicates (same event_id) are allowed; keep receiving until every
+    // id has arrived or time is up.
+    let mut ids = HashSet::new();
+    let mut received = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !expected.is_subset(&ids) && tokio::time::Instant::now() < deadline {
+        for (b, _, _) in receive(&sqs, &url, 10, 2).await {
+            received += 1;
+            ids.insert(
+                serde_json::from_str::<serde_json::Value>(&b).unwrap()["event_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    let missing = expected.difference(&ids).count();
+    let foreign = ids.difference(&expected).count();
+    assert_eq!(
+        (missing, foreign),
+        (0, 0),
+        "{received} messages received for {sent} events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test.sh starts it"]
+async fn a_missing_queue_shows_in_readyz_and_recovers_when_created() {
+    let endpoint = moto();
+    let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
+    let name = unique("late");
+    let url = format!("{endpoint}/123456789012/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    cfg.cloud_sinks = vec![sqs_sink("late", &url, &endpoint)];
+    let mut server = TestServer::start(cfg).await;
+    send_paths(&server, &[("/a", ReqType::NfsCreat)]).await;
+    assert!(
+        eventually(15, async || http_get(server.admin, "/readyz").await.0
+            == 503)
+        .await
+    );
+    let (status, body) = http_get(server.admin, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("late"), "{body}");
+    assert_eq!(server.metric("fpolicy_sink_up{sink=\"late\"}").await, 0.0);
+    let (real_url, _) = create_queue(&sqs, &name).await;
+    assert_eq!(real_url, url, "moto's URL scheme as assumed");
+    assert!(
+        eventually(30, async || http_get(server.admin, "/readyz").await.0
+            == 200)
+        .await,
+        "ready once the queue exists"
+    );
+    assert_eq!(receive(&sqs, &url, 1, 20).await.len(), 1);
+    server.stop().await;
+}
+
+async fn fake() -> (Arc<fake_aws::FakeAws>, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = Arc::new(fake_aws::FakeAws::default());
+    tokio::spawn(fake.clone().serve(listener));
+    (fake, format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
+async fn throttling_backs_off_and_delivers_everything() {
+    let (fake, endpoint) = fake().await;
+    fake.throttle_first.store(6, Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    cfg.cloud_sinks = vec![bus_sink("bus", "b", &endpoint)];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(500);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    assert!(
+        eventually(60, async || fake.accepted.load(Relaxed) == 500).await,
+        "all delivered after throttling"
+    );
+    assert_eq!(fake.throttled.load(Relaxed), 6);
+    assert!(
+        server
+            .metric("fpolicy_sink_throttled_total{sink=\"bus\"}")
+            .await
+            >= 1.0
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
+async fn rejected_entries_land_in_the_dead_letter_file() {
+    let (fake, endpoint) = fake().await;
+    *fake.reject_marker.lock().unwrap() = Some("/poison/".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    cfg.server.max_frame_bytes = 2 << 20;
+    cfg.cloud_sinks = vec![sqs_sink("q", "http://127.0.0.1/000000000000/q", &endpoint)];
+    let mut server = TestServer::start(cfg).await;
+    let huge = format!("/big/{}", "x".repeat(300 * 1024));
+    send_paths(
+        &server,
+        &[
+            ("/ok/1", ReqType::NfsCreat),
+            ("/poison/2", ReqType::NfsCreat),
+            (huge.as_str(), ReqType::NfsCreat),
+            ("/ok/3", ReqType::NfsCreat),
+        ],
+    )
+    .await;
+    assert!(
+        eventually(20, async || server
+            .metric("fpolicy_sink_dead_letters_total{sink=\"q\"}")
+            .await
+            == 2.0)
+        .await
+    );
+    assert!(
+        eventually(20, async || server
+            .metric("fpolicy_sink_lag_events{sink=\"q\"}")
+            .await
+            == 0.0)
+        .await
+    );
+    assert_eq!(fake.accepted.load(Relaxed), 2);
+    server.stop().await;
+    let dead: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join("dead-letter/q.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(dead.len(), 2);
+    let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("InvalidMessageContents")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("256 KiB")), "{reasons:?}");
+    assert!(
+        dead.iter()
+            .all(|d| d["sink"] == "q" && d["event"]["event_id"].is_string())
+    );
+}
