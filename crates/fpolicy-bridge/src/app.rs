@@ -131,17 +131,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     if cfg.sinks.stdout.enabled {
         sinks.push((Box::new(StdoutSink::default()), 0));
     }
-    let rt = tokio::runtime::Handle::current();
     for c in &cfg.cloud_sinks {
         let sdk = aws_config(c.endpoint_url.as_deref()).await;
         let sink: Box<dyn Sink> = match c.kind {
-            CloudSinkType::Sqs => Box::new(SqsSink::new(
-                &c.name,
-                &sdk,
-                &c.queue_url,
-                c.max_in_flight,
-                rt.clone(),
-            )),
+            CloudSinkType::Sqs => {
+                Box::new(SqsSink::new(&c.name, &sdk, &c.queue_url, c.max_in_flight))
+            }
             CloudSinkType::Eventbridge => Box::new(EventBridgeSink::new(
                 &c.name,
                 &sdk,
@@ -149,7 +144,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 &c.source,
                 &c.detail_type,
                 c.max_in_flight,
-                rt.clone(),
             )),
         };
         sinks.push((sink, c.max_events_per_sec));

@@ -11,6 +11,11 @@ use fpolicy_bridge::query::{self, Query};
 use fpolicy_event::Operation;
 use fpolicy_event::time::parse_rfc3339;
 
+// The SDK path allocates per call and per entry from several threads;
+// mimalloc measured faster than glibc malloc here (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "fpolicy-bridge",

@@ -34,6 +34,26 @@ pub async fn aws_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// A single-threaded runtime owned by one sink's pipeline thread, created
+/// there on first use: the sink's HTTP connections, timers and wake-ups
+/// stay on that thread instead of bouncing between it and the server's
+/// runtime (measured: fewer context switches, more events per core).
+#[derive(Default)]
+pub struct LocalRuntime(Option<tokio::runtime::Runtime>);
+
+impl LocalRuntime {
+    pub fn block_on<F: Future>(&mut self, f: F) -> Result<F::Output, SinkError> {
+        if self.0.is_none() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| SinkError::Other(format!("cannot start the sink's runtime: {e}")))?;
+            self.0 = Some(rt);
+        }
+        Ok(self.0.as_ref().expect("created above").block_on(f))
+    }
+}
+
 /// Splits entries of the given sizes into calls of at most `MAX_ENTRIES`
 /// entries and `MAX_REQUEST_BYTES` bytes. Entries that cannot fit in any
 /// call are returned separately (to be rejected).
@@ -61,29 +81,29 @@ pub fn plan_calls(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
 }
 
 /// Runs `call` for every item with at most `in_flight` at once; results in
-/// completion order, each with the item's position.
+/// completion order, each with the item's position. The calls are polled
+/// on the caller's thread (the sink's), not spawned: fewer cross-thread
+/// wake-ups per call.
 pub async fn in_flight<I, F, T>(
     items: Vec<I>,
     in_flight: usize,
     call: impl Fn(I) -> F,
 ) -> Vec<(usize, T)>
 where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = T>,
 {
-    let mut set = tokio::task::JoinSet::new();
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut running = FuturesUnordered::new();
     let mut items = items.into_iter().enumerate();
     let mut out = Vec::new();
     loop {
-        while set.len() < in_flight.max(1) {
+        while running.len() < in_flight.max(1) {
             let Some((i, item)) = items.next() else { break };
             let fut = call(item);
-            set.spawn(async move { (i, fut.await) });
+            running.push(async move { (i, fut.await) });
         }
-        match set.join_next().await {
-            Some(Ok(r)) => out.push(r),
-            // A panicking SDK call: its entries are retried (they are not in `out`).
-            Some(Err(e)) => tracing::error!(error = %e, "sink call task failed"),
+        match running.next().await {
+            Some(r) => out.push(r),
             None => break,
         }
     }

@@ -6,7 +6,7 @@ use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use fpolicy_event::Emitted;
 
-use super::aws::{all_retry, call_error, in_flight, is_throttling_code, plan_calls};
+use super::aws::{LocalRuntime, all_retry, call_error, in_flight, is_throttling_code, plan_calls};
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
 pub struct EventBridgeSink {
@@ -16,7 +16,7 @@ pub struct EventBridgeSink {
     source: String,
     detail_type: String,
     max_in_flight: usize,
-    rt: tokio::runtime::Handle,
+    rt: LocalRuntime,
 }
 
 /// Entry error codes worth another try; anything else is a rejection.
@@ -35,7 +35,6 @@ impl EventBridgeSink {
         source: &str,
         detail_type: &str,
         max_in_flight: usize,
-        rt: tokio::runtime::Handle,
     ) -> EventBridgeSink {
         EventBridgeSink {
             name: name.to_owned(),
@@ -44,7 +43,7 @@ impl EventBridgeSink {
             source: source.to_owned(),
             detail_type: detail_type.to_owned(),
             max_in_flight,
-            rt,
+            rt: LocalRuntime::default(),
         }
     }
 }
@@ -61,7 +60,7 @@ impl Sink for EventBridgeSink {
     fn check(&mut self) -> Result<(), SinkError> {
         let call = self.client.describe_event_bus().name(&self.bus).send();
         self.rt
-            .block_on(call)
+            .block_on(call)?
             .map(|_| ())
             .map_err(|e| call_error(&self.name, &e))
     }
@@ -117,7 +116,7 @@ impl Sink for EventBridgeSink {
         let mut answered = vec![false; positions.len()];
         let mut call_failures = 0;
         let mut last_error = None;
-        for (c, result) in results {
+        for (c, result) in results? {
             answered[c] = true;
             match result {
                 Ok(resp) => {

@@ -9,7 +9,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use fpolicy_event::Emitted;
 use serde::Deserialize;
 
-use super::aws::{all_retry, call_error, in_flight, is_throttling_code, plan_calls};
+use super::aws::{LocalRuntime, all_retry, call_error, in_flight, is_throttling_code, plan_calls};
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
 pub struct SqsSink {
@@ -18,7 +18,7 @@ pub struct SqsSink {
     queue_url: String,
     fifo: bool,
     max_in_flight: usize,
-    rt: tokio::runtime::Handle,
+    rt: LocalRuntime,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +61,6 @@ impl SqsSink {
         config: &aws_config::SdkConfig,
         queue_url: &str,
         max_in_flight: usize,
-        rt: tokio::runtime::Handle,
     ) -> SqsSink {
         let fifo = queue_url.ends_with(".fifo");
         SqsSink {
@@ -70,7 +69,7 @@ impl SqsSink {
             queue_url: queue_url.to_owned(),
             fifo,
             max_in_flight: if fifo { 1 } else { max_in_flight },
-            rt,
+            rt: LocalRuntime::default(),
         }
     }
 
@@ -116,7 +115,7 @@ impl Sink for SqsSink {
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
             .send();
         self.rt
-            .block_on(call)
+            .block_on(call)?
             .map(|_| ())
             .map_err(|e| call_error(&self.name, &e))
     }
@@ -165,7 +164,7 @@ impl Sink for SqsSink {
         let mut answered = vec![false; positions.len()];
         let mut call_failures = 0;
         let mut last_error = None;
-        for (c, result) in results {
+        for (c, result) in results? {
             answered[c] = true;
             match result {
                 Ok(resp) => {
