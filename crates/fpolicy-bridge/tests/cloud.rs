@@ -457,10 +457,16 @@ async fn fake() -> (Arc<fake_aws::FakeAws>, String) {
 #[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
 async fn throttling_backs_off_and_delivers_everything() {
     let (fake, endpoint) = fake().await;
-    fake.throttle_first.store(6, Relaxed);
+    // The SDK makes up to 3 attempts per call itself; with one call in
+    // flight, 7 throttles make at least one call fail through to the
+    // pipeline, which backs off and resends it.
+    fake.throttle_first.store(7, Relaxed);
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = cloud_config(dir.path());
-    cfg.cloud_sinks = vec![bus_sink("bus", "b", &endpoint)];
+    cfg.cloud_sinks = vec![CloudSinkConfig {
+        max_in_flight: 1,
+        ..bus_sink("bus", "b", &endpoint)
+    }];
     let mut server = TestServer::start(cfg).await;
     let mut sim = fpolicy_sim::SimConfig::new(server.addr);
     sim.count = Some(500);
