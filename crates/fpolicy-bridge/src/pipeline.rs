@@ -88,7 +88,79 @@ impl RateLimit {
     }
 }
 
+/// What became of one delivery attempt.
+struct Settled {
+    /// Positions in the batch to send again.
+    retry: Vec<usize>,
+    /// How many were written to the dead-letter file.
+    dead_lettered: usize,
+    throttled: bool,
+    /// The first reason for a retry, for the log.
+    error: Option<String>,
+}
+
 impl Pipeline {
+    /// Sorts a delivery's outcome: rejected entries go to the dead-letter
+    /// file (or are retried when that cannot be written), failed ones are
+    /// retried.
+    fn settle(
+        &mut self,
+        name: &str,
+        out: &[Emitted],
+        result: Result<crate::sink::Delivered, crate::sink::SinkError>,
+    ) -> Settled {
+        let d = match result {
+            Ok(d) => d,
+            Err(e) => {
+                return Settled {
+                    retry: (0..out.len()).collect(),
+                    dead_lettered: 0,
+                    throttled: e.is_throttling(),
+                    error: Some(e.to_string()),
+                };
+            }
+        };
+        let mut retry = Vec::new();
+        let mut rejected = Vec::new();
+        for (i, f) in &d.failures {
+            match f {
+                EntryFailure::Retry(_) => retry.push(*i),
+                EntryFailure::Reject(why) => rejected.push((*i, why.as_str())),
+            }
+        }
+        let mut dead_lettered = 0;
+        if !rejected.is_empty() {
+            let entries: Vec<(&Emitted, &str)> = rejected
+                .iter()
+                .filter_map(|(i, why)| out.get(*i).map(|e| (e, *why)))
+                .collect();
+            match self.dead_letters.write(&entries, now_nanos()) {
+                Ok(()) => {
+                    dead_lettered = entries.len();
+                    self.metrics
+                        .dead_letters
+                        .fetch_add(dead_lettered as u64, Relaxed);
+                    tracing::warn!(sink = %name, count = dead_lettered, reason = rejected[0].1, file = %self.dead_letters.path().display(), "events rejected by the service for good; written to the dead-letter file");
+                }
+                Err(e) => {
+                    // Cannot record them: keep them and try again.
+                    tracing::error!(sink = %name, error = %e, "cannot write the dead-letter file");
+                    retry.extend(rejected.iter().map(|(i, _)| *i));
+                }
+            }
+        }
+        let error = d.failures.iter().find_map(|(_, f)| match f {
+            EntryFailure::Retry(w) => Some(w.clone()),
+            EntryFailure::Reject(_) => None,
+        });
+        Settled {
+            retry,
+            dead_lettered,
+            throttled: d.throttled,
+            error,
+        }
+    }
+
     fn deadline_passed(&self) -> bool {
         self.drain_deadline
             .lock()
@@ -174,45 +246,13 @@ impl Pipeline {
                 }
                 let attempted = out.len();
                 let result = self.sink.deliver(&out);
-                let (retry, throttled, error) = match result {
-                    Ok(d) => {
-                        let mut retry = Vec::new();
-                        let mut rejected = Vec::new();
-                        for (i, f) in &d.failures {
-                            match f {
-                                EntryFailure::Retry(_) => retry.push(*i),
-                                EntryFailure::Reject(why) => rejected.push((*i, why.as_str())),
-                            }
-                        }
-                        if !rejected.is_empty() {
-                            let entries: Vec<(&Emitted, &str)> = rejected
-                                .iter()
-                                .filter_map(|(i, why)| out.get(*i).map(|e| (e, *why)))
-                                .collect();
-                            if let Err(e) = self.dead_letters.write(&entries, now_nanos()) {
-                                // Cannot record them: keep them and try again.
-                                tracing::error!(sink = %name, error = %e, "cannot write the dead-letter file");
-                                retry.extend(rejected.iter().map(|(i, _)| *i));
-                            } else {
-                                self.metrics
-                                    .dead_letters
-                                    .fetch_add(rejected.len() as u64, Relaxed);
-                                tracing::warn!(sink = %name, count = rejected.len(), reason = rejected[0].1, file = %self.dead_letters.path().display(), "events rejected by the service for good; written to the dead-letter file");
-                            }
-                        }
-                        let first_reason = d.failures.iter().find_map(|(_, f)| match f {
-                            EntryFailure::Retry(w) => Some(w.clone()),
-                            _ => None,
-                        });
-                        (retry, d.throttled, first_reason)
-                    }
-                    Err(e) => (
-                        (0..out.len()).collect(),
-                        e.is_throttling(),
-                        Some(e.to_string()),
-                    ),
-                };
-                let delivered = attempted - retry.len();
+                let Settled {
+                    retry,
+                    dead_lettered,
+                    throttled,
+                    error,
+                } = self.settle(&name, &out, result);
+                let delivered = attempted - retry.len() - dead_lettered;
                 self.metrics.delivered.fetch_add(delivered as u64, Relaxed);
                 if retry.is_empty() {
                     out.clear();

@@ -526,6 +526,13 @@ async fn rejected_entries_land_in_the_dead_letter_file() {
         .await
     );
     assert_eq!(fake.accepted.load(Relaxed), 2);
+    assert_eq!(
+        server
+            .metric("fpolicy_sink_delivered_total{sink=\"q\"}")
+            .await,
+        2.0,
+        "dead letters are not counted as delivered"
+    );
     server.stop().await;
     let dead: Vec<serde_json::Value> =
         std::fs::read_to_string(dir.path().join("dead-letter/q.jsonl"))
