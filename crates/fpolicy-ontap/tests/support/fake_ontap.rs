@@ -348,14 +348,12 @@ impl FakeOntap {
                                 &format!("entry doesn't exist: {name}"),
                             );
                         }
-                        if *kind == "engines" {
-                            if self.fail_next_engine_patch.swap(false, Relaxed) {
-                                return err(
-                                    "500 Internal Server Error",
-                                    "9765040",
-                                    "Injected failure while modifying the engine.",
-                                );
-                            }
+                        if *kind == "engines" && self.fail_next_engine_patch.swap(false, Relaxed) {
+                            return err(
+                                "500 Internal Server Error",
+                                "9765040",
+                                "Injected failure while modifying the engine.",
+                            );
                         }
                         if *kind == "engines" || *kind == "events" {
                             let key = if *kind == "engines" {
@@ -554,12 +552,13 @@ fn decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
