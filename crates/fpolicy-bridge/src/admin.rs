@@ -87,6 +87,15 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
                     TEXT,
                     "not ready: not listening or spool not open\n".into(),
                 )
+            } else if metrics.ontap_registered.load(Relaxed) == 2 {
+                let why = metrics
+                    .ontap_error()
+                    .unwrap_or_else(|| "in progress".into());
+                (
+                    "503 Service Unavailable",
+                    TEXT,
+                    format!("not ready: not registered with ONTAP: {why}\n"),
+                )
             } else if !down.is_empty() {
                 (
                     "503 Service Unavailable",

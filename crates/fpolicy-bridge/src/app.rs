@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use fpolicy_event::{CoalesceConfig, StaticNames};
+use fpolicy_event::{CoalesceConfig, NameResolver, StaticNames};
 use fpolicy_spool::{FsyncPolicy, Spool, SpoolConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -84,6 +84,37 @@ pub fn spool_config(cfg: &Config) -> SpoolConfig {
     }
 }
 
+/// Configured names, plus ONTAP's when `[ontap]` is set up for it.
+fn name_resolver(cfg: &Config) -> anyhow::Result<Arc<dyn NameResolver>> {
+    let volumes: std::collections::HashMap<u64, String> = cfg
+        .events
+        .volumes
+        .iter()
+        .filter_map(|(k, v)| Some((k.parse().ok()?, v.clone())))
+        .collect();
+    let svms: std::collections::HashMap<String, String> =
+        cfg.events.svms.clone().into_iter().collect();
+    if cfg.ontap.cluster_url.is_empty() || !cfg.ontap.resolve_names {
+        return Ok(Arc::new(StaticNames::new(
+            volumes,
+            svms,
+            &cfg.events.default_volume,
+            &cfg.events.default_svm,
+        )));
+    }
+    let client = fpolicy_ontap::OntapClient::new(&crate::ontap::endpoint(cfg)?)?;
+    let (names, worker) = fpolicy_ontap::OntapNames::new(
+        client,
+        volumes,
+        svms,
+        &cfg.events.default_volume,
+        &cfg.events.default_svm,
+        Duration::from_secs(cfg.ontap.name_cache_ttl_secs.max(1)),
+    );
+    tokio::spawn(worker);
+    Ok(names)
+}
+
 /// Opens everything and starts serving. Returns once listening.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     cfg.validate()?;
@@ -93,6 +124,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
     let lock = lock_data_dir(&cfg.data_dir)?;
+    let names = name_resolver(&cfg)?;
     let spool_cfg = spool_config(&cfg);
     let opened = Instant::now();
     let (spool, recovery) = Spool::open(spool_cfg.clone()).context("cannot open the spool")?;
@@ -219,19 +251,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {} (admin)", cfg.admin.listen))?;
     let listen_addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
-    let names = StaticNames::new(
-        cfg.events
-            .volumes
-            .iter()
-            .filter_map(|(k, v)| Some((k.parse().ok()?, v.clone()))),
-        cfg.events.svms.clone(),
-        &cfg.events.default_volume,
-        &cfg.events.default_svm,
-    );
     let ctx = Arc::new(ServerContext {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
-        names: Arc::new(names),
+        names,
         rules: cfg.screening_rules()?,
         router: cfg.router()?,
         ingest: ingest_tx,
@@ -255,8 +278,32 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     ));
     let drain = Duration::from_secs(cfg.shutdown.drain_timeout_secs);
     let task_metrics = metrics.clone();
+    // Self-registration; on a stop, the instance leaves the engine before
+    // its sessions close, so ONTAP sends to the other instances.
+    let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();
+    if cfg.ontap.register_on_start {
+        metrics.ontap_registered.store(2, Relaxed);
+        tokio::spawn(crate::ontap::self_register(
+            cfg.clone(),
+            metrics.clone(),
+            registered.clone(),
+        ));
+    }
+    let (sessions_stop_tx, sessions_stop_rx) = watch::channel(false);
+    {
+        let mut shutdown = shutdown_rx.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+            let addr = *registered.lock().unwrap_or_else(|p| p.into_inner());
+            if let (true, Some(addr)) = (cfg.ontap.remove_on_shutdown, addr) {
+                crate::ontap::deregister(&cfg, addr).await;
+            }
+            let _ = sessions_stop_tx.send(true);
+        });
+    }
     let task = tokio::spawn(async move {
-        serve_listener(listener, ctx, shutdown_rx).await;
+        serve_listener(listener, ctx, sessions_stop_rx).await;
         task_metrics.ready.store(0, Relaxed);
         // The sessions are gone; the listener's context held the last
         // spool sender, so the writer now commits and stops.

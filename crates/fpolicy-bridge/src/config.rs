@@ -47,6 +47,7 @@ pub struct Config {
     /// `[[route]]` tables.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
+    pub ontap: OntapSettings,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
 }
@@ -191,6 +192,101 @@ fn default_in_flight() -> usize {
     8
 }
 
+/// `[ontap]`: the cluster's REST API (registration, names).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OntapSettings {
+    /// `https://<cluster management address>`; empty = no ONTAP access.
+    pub cluster_url: String,
+    pub username: String,
+    /// Environment variable holding the password (ECS injects Secrets
+    /// Manager values as environment variables).
+    pub password_env: String,
+    /// Or a file holding it (trailing newline ignored).
+    pub password_file: PathBuf,
+    pub svm: String,
+    pub policy: String,
+    pub engine: String,
+    /// Events are named `<event_prefix>_<protocol>`.
+    pub event_prefix: String,
+    /// Port ONTAP connects to; 0 = the port of `server.listen`.
+    pub port: u16,
+    /// `cifs`, `nfsv3`, `nfsv4`.
+    pub protocols: Vec<String>,
+    pub operations: Vec<Operation>,
+    /// Volumes in the policy's scope (`*` = all).
+    pub volumes: Vec<String>,
+    pub mandatory: bool,
+    pub priority: u32,
+    pub keep_alive_interval_secs: u64,
+    pub send_buffer_bytes: u64,
+    /// ONTAP 9.14.1+: persistent store name and volume ("" = none).
+    pub persistent_store: String,
+    pub persistent_store_volume: String,
+    /// PEM bundle of the CA that issued the cluster certificate.
+    pub ca_bundle: PathBuf,
+    /// Skip certificate verification (logged as a warning).
+    pub insecure: bool,
+    pub timeout_secs: u64,
+    /// How long register waits for every node to connect.
+    pub connect_timeout_secs: u64,
+    /// `serve` adds this instance to the engine's primary servers.
+    pub register_on_start: bool,
+    /// Address to register; default: ECS task address, else the local
+    /// address on the route to the cluster.
+    pub advertise_address: String,
+    /// `serve` removes this instance from the engine on a graceful stop.
+    pub remove_on_shutdown: bool,
+    /// Remove servers disconnected on every node for this long (0 = never).
+    pub prune_disconnected_secs: u64,
+    /// Resolve volume and SVM names through the REST API.
+    pub resolve_names: bool,
+    pub name_cache_ttl_secs: u64,
+}
+
+impl Default for OntapSettings {
+    fn default() -> Self {
+        OntapSettings {
+            cluster_url: String::new(),
+            username: String::new(),
+            password_env: "ONTAP_PASSWORD".into(),
+            password_file: PathBuf::new(),
+            svm: String::new(),
+            policy: "fpolicy_bridge".into(),
+            engine: "fpolicy_bridge".into(),
+            event_prefix: "fpolicy_bridge".into(),
+            port: 0,
+            protocols: vec!["cifs".into(), "nfsv3".into(), "nfsv4".into()],
+            operations: vec![
+                Operation::Create,
+                Operation::Write,
+                Operation::Rename,
+                Operation::Delete,
+                Operation::CreateDir,
+                Operation::DeleteDir,
+                Operation::RenameDir,
+            ],
+            volumes: vec!["*".into()],
+            mandatory: false,
+            priority: 1,
+            keep_alive_interval_secs: 120,
+            send_buffer_bytes: 1024 * 1024,
+            persistent_store: String::new(),
+            persistent_store_volume: String::new(),
+            ca_bundle: PathBuf::new(),
+            insecure: false,
+            timeout_secs: 30,
+            connect_timeout_secs: 60,
+            register_on_start: false,
+            advertise_address: String::new(),
+            remove_on_shutdown: false,
+            prune_disconnected_secs: 0,
+            resolve_names: true,
+            name_cache_ttl_secs: 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
@@ -240,6 +336,7 @@ impl Default for Config {
             cloud_sinks: Vec::new(),
             routing: RoutingConfig::default(),
             routes: Vec::new(),
+            ontap: OntapSettings::default(),
             log: LogConfig {
                 format: LogFormat::Text,
                 level: "info".into(),
@@ -523,6 +620,47 @@ impl Config {
         if self.sinks.jsonl.max_file_bytes < 4096 {
             return bad("sinks.jsonl.max_file_bytes must be at least 4096".into());
         }
+        let o = &self.ontap;
+        if !o.cluster_url.is_empty() {
+            let scheme_ok = o.cluster_url.starts_with("https://")
+                || (o.insecure && o.cluster_url.starts_with("http://"));
+            if !scheme_ok {
+                return bad("ontap.cluster_url must start with https://".into());
+            }
+            if o.username.is_empty() || o.svm.is_empty() {
+                return bad(
+                    "ontap.username and ontap.svm are required with ontap.cluster_url".into(),
+                );
+            }
+            if o.ca_bundle.as_os_str().is_empty() && !o.insecure {
+                return bad("ontap.ca_bundle is required (certificate verification is on); ontap.insecure = true turns it off".into());
+            }
+            for p in &o.protocols {
+                if !matches!(p.as_str(), "cifs" | "nfsv3" | "nfsv4") {
+                    return bad(format!(
+                        "ontap.protocols: {p:?} is not cifs, nfsv3 or nfsv4"
+                    ));
+                }
+            }
+            if !(1..=10).contains(&o.priority) || o.protocols.is_empty() || o.operations.is_empty()
+            {
+                return bad(
+                    "ontap.priority must be 1..=10, and protocols and operations not empty".into(),
+                );
+            }
+            if !(10..=600).contains(&o.keep_alive_interval_secs)
+                || o.send_buffer_bytes < 1024 * 1024
+            {
+                return bad("ontap.keep_alive_interval_secs must be 10..=600 and send_buffer_bytes at least 1 MiB (NetApp's advice)".into());
+            }
+            if o.persistent_store.is_empty() != o.persistent_store_volume.is_empty() {
+                return bad(
+                    "ontap.persistent_store and ontap.persistent_store_volume go together".into(),
+                );
+            }
+        } else if o.register_on_start {
+            return bad("ontap.register_on_start needs ontap.cluster_url".into());
+        }
         if self.log.level.trim().is_empty() {
             return bad("log.level must not be empty".into());
         }
@@ -570,12 +708,19 @@ impl Config {
         Router::new(&self.routes, &defaults).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
+    /// The engine type of a policy: `[server.engines]`, else synchronous
+    /// for the policy fpolicy-bridge registers when screening rules are
+    /// configured (they need answers), else `server.default_engine`.
     pub fn engine_for(&self, policy: &str) -> EngineType {
-        self.server
-            .engines
-            .get(policy)
-            .copied()
-            .unwrap_or(self.server.default_engine)
+        if let Some(e) = self.server.engines.get(policy) {
+            return *e;
+        }
+        let screening =
+            !self.screening.deny_extensions.is_empty() || !self.screening.deny_paths.is_empty();
+        if screening && !self.ontap.cluster_url.is_empty() && policy == self.ontap.policy {
+            return EngineType::Synchronous;
+        }
+        self.server.default_engine
     }
 
     pub fn jsonl_dir(&self) -> PathBuf {

@@ -11,6 +11,7 @@ pub mod cidr;
 pub mod config;
 pub mod ingest;
 pub mod metrics;
+pub mod ontap;
 pub mod pipeline;
 pub mod query;
 pub mod server;

@@ -43,11 +43,59 @@ enum Command {
     },
     /// Print events from the JSON Lines files as JSON lines.
     Query(QueryArgs),
+    /// Manage the FPolicy registration on the ONTAP cluster (REST API).
+    Ontap(OntapArgs),
     /// Inspect routing.
     Routes {
         #[command(subcommand)]
         command: RoutesCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct OntapArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Cluster management URL (ontap.cluster_url).
+    #[arg(long, global = true)]
+    cluster_url: Option<String>,
+    /// REST user (ontap.username); the password comes from ontap.password_env / password_file.
+    #[arg(long, global = true)]
+    username: Option<String>,
+    /// SVM name (ontap.svm).
+    #[arg(long, global = true)]
+    svm: Option<String>,
+    /// CA bundle of the cluster certificate (ontap.ca_bundle).
+    #[arg(long, global = true)]
+    ca_bundle: Option<PathBuf>,
+    /// Do not verify the cluster certificate (logged as a warning).
+    #[arg(long, global = true)]
+    insecure: bool,
+    #[command(subcommand)]
+    command: OntapCommand,
+}
+
+#[derive(Subcommand)]
+enum OntapCommand {
+    /// Engine, policy, events, scope, persistent store and per-node connection state.
+    Status,
+    /// Create or update engine, events, policy (and persistent store) and enable the policy.
+    Register {
+        /// Primary server(s) to add (default: keep the engine's list).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+    },
+    /// Add a primary server.
+    AddServer { address: String },
+    /// Remove a primary server.
+    RemoveServer { address: String },
+    /// Replace the primary servers.
+    SetServers {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// Disable and remove what register created.
+    Unregister,
 }
 
 #[derive(Subcommand)]
@@ -248,6 +296,7 @@ fn main() -> std::process::ExitCode {
             command: SpoolCommand::Stats { common },
         } => spool_stats(&common),
         Command::Query(args) => run_query(args),
+        Command::Ontap(args) => ontap_command(args),
         Command::Routes {
             command: RoutesCommand::Test(args),
         } => routes_test(args),
@@ -371,4 +420,96 @@ fn routes_patterns(common: &CommonArgs) -> anyhow::Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+fn ontap_command(args: OntapArgs) -> anyhow::Result<()> {
+    let mut cfg = load(&args.common)?;
+    let o = &mut cfg.ontap;
+    if let Some(v) = args.cluster_url {
+        o.cluster_url = v;
+    }
+    if let Some(v) = args.username {
+        o.username = v;
+    }
+    if let Some(v) = args.svm {
+        o.svm = v;
+    }
+    if let Some(v) = args.ca_bundle {
+        o.ca_bundle = v;
+    }
+    o.insecure |= args.insecure;
+    cfg.validate()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let control = fpolicy_bridge::ontap::control(&cfg).await?;
+        let timeout = std::time::Duration::from_secs(cfg.ontap.connect_timeout_secs);
+        let print_changes = |changes: &[String]| {
+            if changes.is_empty() {
+                println!("no change");
+            }
+            for c in changes {
+                println!("{c}");
+            }
+        };
+        match args.command {
+            OntapCommand::Status => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&control.status().await?)?
+                );
+            }
+            OntapCommand::Register { servers } => {
+                let change = if servers.is_empty() {
+                    fpolicy_ontap::ServerChange::Keep
+                } else {
+                    fpolicy_ontap::ServerChange::Add(servers)
+                };
+                print_changes(&control.register(&change).await?);
+                let servers = control
+                    .engine()
+                    .await?
+                    .and_then(|e| e.primary_servers)
+                    .unwrap_or_default();
+                match control.wait_connected(&servers, timeout).await {
+                    Ok(conns) => {
+                        for c in conns {
+                            println!("{} -> {}: {}", c.node.name, c.server, c.state);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("fpolicy-bridge: {e}");
+                        std::process::exit(3);
+                    }
+                }
+            }
+            OntapCommand::AddServer { address } => {
+                let s = control
+                    .change_servers(&fpolicy_ontap::ServerChange::Add(vec![address]))
+                    .await?;
+                println!("primary servers: {}", s.join(", "));
+            }
+            OntapCommand::RemoveServer { address } => {
+                let s = control
+                    .change_servers(&fpolicy_ontap::ServerChange::Remove(vec![address]))
+                    .await?;
+                println!("primary servers: {}", s.join(", "));
+            }
+            OntapCommand::SetServers { addresses } => {
+                let s = control
+                    .change_servers(&fpolicy_ontap::ServerChange::Set(addresses))
+                    .await?;
+                println!("primary servers: {}", s.join(", "));
+            }
+            OntapCommand::Unregister => print_changes(&control.unregister().await?),
+        }
+        Ok::<_, anyhow::Error>(())
+    })
 }

@@ -104,6 +104,9 @@ pub struct Metrics {
     pub back_pressure_transitions: AtomicU64,
     pub events_dropped: AtomicU64,
     pub ready: AtomicU64,
+    /// Self-registration: 0 = not configured, 1 = registered, 2 = pending.
+    pub ontap_registered: AtomicU64,
+    ontap_error: Mutex<Option<String>>,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
 }
 
@@ -134,6 +137,8 @@ impl Default for Metrics {
             back_pressure_transitions: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             ready: AtomicU64::new(0),
+            ontap_registered: AtomicU64::new(0),
+            ontap_error: Mutex::new(None),
             sinks: Mutex::new(BTreeMap::new()),
         }
     }
@@ -185,6 +190,17 @@ impl Metrics {
                     ..SinkMetrics::default()
                 })
             })
+            .clone()
+    }
+
+    pub fn set_ontap_error(&self, e: Option<String>) {
+        *self.ontap_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+
+    pub fn ontap_error(&self) -> Option<String> {
+        self.ontap_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
@@ -429,6 +445,17 @@ impl Metrics {
             o,
             "fpolicy_back_pressure_transitions_total {}",
             self.back_pressure_transitions.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "ontap_registered",
+            "Self-registration: 0 off, 1 registered, 2 pending (see /readyz).",
+            "gauge",
+        );
+        let _ = writeln!(
+            o,
+            "fpolicy_ontap_registered {}",
+            self.ontap_registered.load(Relaxed)
         );
         g(
             &mut o,

@@ -1,0 +1,242 @@
+//! The bridge with the ONTAP control plane: self-registration end to end
+//! and volume names from ONTAP, against the fake ONTAP of fpolicy-ontap's
+//! test support (HTTPS with a generated CA, simulated nodes).
+
+mod common;
+#[path = "../../fpolicy-ontap/tests/support/fake_ontap.rs"]
+mod fake_ontap;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use common::*;
+use fake_ontap::*;
+use fpolicy_proto::{Message, ProtocolVersion, ReqType, VolNotification, VolumeAction, sample};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+struct Cluster {
+    fake: Arc<FakeOntap>,
+    url: String,
+    ca: std::path::PathBuf,
+    password_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn cluster() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_cert.pem()).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = Arc::new(FakeOntap::default());
+    tokio::spawn(
+        fake.clone()
+            .serve(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+    );
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    Cluster {
+        fake,
+        url: format!("https://localhost:{port}"),
+        ca,
+        password_file,
+        _dir: dir,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ontap_config(dir: &std::path::Path, c: &Cluster) -> fpolicy_bridge::config::Config {
+    let mut cfg = base_config(dir);
+    let o = &mut cfg.ontap;
+    o.cluster_url = c.url.clone();
+    o.username = USER.into();
+    o.password_file = c.password_file.clone();
+    o.svm = SVM_NAME.into();
+    o.ca_bundle = c.ca.clone();
+    o.connect_timeout_secs = 10;
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_registration_end_to_end_keeps_other_instances() {
+    let c = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Another instance is already registered.
+    c.fake.state.lock().unwrap().engines.insert(
+        "fpolicy_bridge".into(),
+        serde_json::json!({"name": "fpolicy_bridge", "port": port, "primary_servers": ["127.0.0.9"], "type": "asynchronous", "format": "xml", "ssl_option": "no_auth", "keep_alive_interval": "PT120S", "buffer_size": {"send_buffer": 1048576}}),
+    );
+    let mut cfg = ontap_config(dir.path(), &c);
+    cfg.server.listen = format!("127.0.0.1:{port}");
+    cfg.ontap.register_on_start = true;
+    cfg.ontap.advertise_address = "127.0.0.1".into();
+    cfg.ontap.remove_on_shutdown = true;
+    let mut server = TestServer::start(cfg).await;
+    assert!(
+        eventually(20, async || server.metric("fpolicy_ontap_registered").await
+            == 1.0)
+        .await,
+        "registered"
+    );
+    assert_eq!(http_get(server.admin, "/readyz").await.0, 200);
+    {
+        let st = c.fake.state.lock().unwrap();
+        let servers = st.engines["fpolicy_bridge"]["primary_servers"].clone();
+        assert_eq!(
+            servers,
+            serde_json::json!(["127.0.0.9", "127.0.0.1"]),
+            "added, the other kept"
+        );
+        assert_eq!(st.policies["fpolicy_bridge"]["enabled"], true);
+    }
+    // Every simulated node connected to this instance (its sessions exist).
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sessions{state=\"active\"}")
+            .await
+            == NODES.len() as f64)
+        .await
+    );
+    // ONTAP's traffic: fpolicy-sim at the registered address and port.
+    let mut sim = fpolicy_sim::SimConfig::new(format!("127.0.0.1:{port}").parse().unwrap());
+    sim.policy_name = "fpolicy_bridge".into();
+    sim.count = Some(300);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 300.0)
+        .await
+    );
+    server.stop().await;
+    assert_eq!(read_events(dir.path()).len(), 300);
+    let st = c.fake.state.lock().unwrap();
+    assert_eq!(
+        st.engines["fpolicy_bridge"]["primary_servers"],
+        serde_json::json!(["127.0.0.9"]),
+        "removed itself on a graceful stop"
+    );
+    assert_eq!(
+        st.policies["fpolicy_bridge"]["enabled"], true,
+        "and left the policy enabled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_failures_show_in_readyz_and_are_retried() {
+    let c = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ontap_config(dir.path(), &c);
+    cfg.server.listen = format!("127.0.0.1:{}", free_port());
+    cfg.ontap.register_on_start = true;
+    cfg.ontap.advertise_address = "127.0.0.1".into();
+    cfg.ontap.svm = "no-such-svm".into();
+    let mut server = TestServer::start(cfg).await;
+    assert!(
+        eventually(10, async || http_get(server.admin, "/readyz")
+            .await
+            .1
+            .contains("no-such-svm"))
+        .await
+    );
+    assert_eq!(http_get(server.admin, "/readyz").await.0, 503);
+    assert_eq!(server.metric("fpolicy_ontap_registered").await, 2.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_names_come_from_ontap_cached_and_invalidated() {
+    let c = cluster().await;
+    c.fake.state.lock().unwrap().volumes.push(serde_json::json!({"name": "vol_legal", "uuid": "v-1", "msid": 2_157_093_236u64, "svm": {"name": SVM_NAME, "uuid": SVM_UUID}}));
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(ontap_config(dir.path(), &c)).await;
+    let mut client = RawClient::session(server.addr, "audit", "names").await;
+    let mut id = 0;
+    let mut send = async |client: &mut RawClient| {
+        id += 1;
+        client
+            .send(&Message::ScreenReq(sample::screen_request(
+                id,
+                ReqType::NfsWr,
+                "/a",
+                ProtocolVersion::V2_0,
+            )))
+            .await;
+    };
+    send(&mut client).await;
+    // Resolved in the background; the first event was not held back.
+    assert!(eventually(10, async || c.fake.volume_lookups.load(Relaxed) >= 1).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&mut client).await;
+    send(&mut client).await;
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 3.0)
+        .await
+    );
+    assert_eq!(c.fake.volume_lookups.load(Relaxed), 1, "cached");
+    // The volume is renamed; VOL_NOTFICATION drops the cached name.
+    c.fake.state.lock().unwrap().volumes[0]["name"] = "vol_legal_2026".into();
+    client
+        .send(&Message::VolNotification(VolNotification {
+            vol_msid: Some(2_157_093_236),
+            action: Some(VolumeAction::Modify),
+            is_active: Some(true),
+        }))
+        .await;
+    send(&mut client).await;
+    assert!(eventually(10, async || c.fake.volume_lookups.load(Relaxed) >= 2).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(&mut client).await;
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 5.0)
+        .await
+    );
+    drop(client);
+    server.stop().await;
+    let names: Vec<String> = read_events(dir.path())
+        .iter()
+        .map(|e| e["volume_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names[1..3], ["vol_legal", "vol_legal"]);
+    assert_eq!(names[4], "vol_legal_2026");
+    assert!(
+        names[0] == "unknown" || names[0] == "vol_legal",
+        "{names:?}"
+    );
+}
