@@ -6,64 +6,12 @@ mod common;
 #[path = "../../fpolicy-ontap/tests/support/fake_ontap.rs"]
 mod fake_ontap;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use common::*;
 use fake_ontap::*;
 use fpolicy_proto::{Message, ProtocolVersion, ReqType, VolNotification, VolumeAction, sample};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-
-struct Cluster {
-    fake: Arc<FakeOntap>,
-    url: String,
-    ca: std::path::PathBuf,
-    password_file: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-async fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, ca_cert.pem()).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fake = Arc::new(FakeOntap::default());
-    tokio::spawn(
-        fake.clone()
-            .serve(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-    );
-    let password_file = dir.path().join("password");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    Cluster {
-        fake,
-        url: format!("https://localhost:{port}"),
-        ca,
-        password_file,
-        _dir: dir,
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -239,4 +187,30 @@ async fn volume_names_come_from_ontap_cached_and_invalidated() {
         names[0] == "unknown" || names[0] == "vol_legal",
         "{names:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_disconnected_everywhere_are_pruned() {
+    let c = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // A dead instance: listed, but nobody listens there.
+    c.fake.state.lock().unwrap().engines.insert(
+        "fpolicy_bridge".into(),
+        serde_json::json!({"name": "fpolicy_bridge", "port": port, "primary_servers": ["127.0.0.9"], "type": "asynchronous", "format": "xml", "ssl_option": "no_auth", "keep_alive_interval": "PT120S", "buffer_size": {"send_buffer": 1048576}}),
+    );
+    let mut cfg = ontap_config(dir.path(), &c);
+    cfg.server.listen = format!("127.0.0.1:{port}");
+    cfg.ontap.register_on_start = true;
+    cfg.ontap.advertise_address = "127.0.0.1".into();
+    cfg.ontap.connect_timeout_secs = 2;
+    cfg.ontap.prune_disconnected_secs = 1;
+    let mut server = TestServer::start(cfg).await;
+    let pruned = eventually(20, async || {
+        c.fake.state.lock().unwrap().engines["fpolicy_bridge"]["primary_servers"]
+            == serde_json::json!(["127.0.0.1"])
+    })
+    .await;
+    assert!(pruned, "the dead instance was pruned, this one kept");
+    server.stop().await;
 }

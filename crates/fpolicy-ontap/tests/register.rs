@@ -13,54 +13,6 @@ use std::time::Duration;
 use fake_ontap::*;
 use fpolicy_ontap::types::FileOperations;
 use fpolicy_ontap::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-
-struct Cluster {
-    fake: Arc<FakeOntap>,
-    url: String,
-    ca: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-/// A fake cluster whose certificate (for "localhost") is issued by a fresh CA.
-async fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca_path = dir.path().join("ca.pem");
-    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fake = Arc::new(FakeOntap::default());
-    tokio::spawn(
-        fake.clone()
-            .serve(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-    );
-    Cluster {
-        fake,
-        url: format!("https://localhost:{port}"),
-        ca: ca_path,
-        _dir: dir,
-    }
-}
 
 fn endpoint(c: &Cluster) -> Endpoint {
     Endpoint {
@@ -375,4 +327,29 @@ async fn tls_verification_is_on_and_credentials_are_checked() {
     let mut ep = endpoint(&c);
     ep.url = ep.url.replace("https", "http");
     assert!(matches!(OntapClient::new(&ep), Err(OntapError::Config(_))));
+}
+
+#[tokio::test]
+async fn a_persistent_store_is_created_and_attached() {
+    let c = cluster().await;
+    let server = fpolicy_server("127.0.0.1", 0).await;
+    let mut reg = registration(server.port());
+    reg.persistent_store = Some(fpolicy_ontap::types::PersistentStore {
+        name: "ps1".into(),
+        volume: Some("ps_vol".into()),
+    });
+    let control = Control::connect(OntapClient::new(&endpoint(&c)).unwrap(), reg)
+        .await
+        .unwrap();
+    let changes = control
+        .register(&ServerChange::Set(vec!["127.0.0.1".into()]))
+        .await
+        .unwrap();
+    assert!(
+        changes.iter().any(|c| c == "created persistent store ps1"),
+        "{changes:?}"
+    );
+    let st = c.fake.state.lock().unwrap();
+    assert_eq!(st.stores["ps1"]["volume"], "ps_vol");
+    assert_eq!(st.policies["fpolicy_bridge"]["persistent_store"], "ps1");
 }

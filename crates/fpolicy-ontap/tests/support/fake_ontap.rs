@@ -586,3 +586,56 @@ pub fn b64(input: &[u8]) -> String {
     }
     out
 }
+
+/// A running fake cluster whose certificate (for "localhost") is issued by
+/// a fresh CA, and a password file with the right password.
+pub struct Cluster {
+    pub fake: Arc<FakeOntap>,
+    pub url: String,
+    pub ca: std::path::PathBuf,
+    pub password_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn cluster() -> Cluster {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_cert.pem()).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = Arc::new(FakeOntap::default());
+    tokio::spawn(
+        fake.clone()
+            .serve(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+    );
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    Cluster {
+        fake,
+        url: format!("https://localhost:{port}"),
+        ca,
+        password_file,
+        _dir: dir,
+    }
+}
