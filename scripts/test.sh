@@ -2,7 +2,8 @@
 # Runs every test of the project: the Rust test suites of every crate, the
 # XSD conformance of every message the codec emits (needs xmllint), and the
 # JSON Schema conformance of emitted events (creates .venv-ci with Python's
-# jsonschema on first use). Starts moto server (AWS SQS/EventBridge
+# jsonschema on first use), the ONTAP request bodies against NetApp's
+# netapp-ontap schemas (same venv). Starts moto server (AWS SQS/EventBridge
 # emulator, in .venv-moto, installed on first use) on 127.0.0.1 for the
 # cloud sink tests, which `cargo test` alone lists as ignored.
 # Usage: scripts/test.sh
@@ -49,6 +50,7 @@ export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 cargo test --workspace --all-features -- --include-ignored 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
+bash .ci/ontap-conformance.sh 2>&1 | tee -a "$log"
 
 # One closing line for the whole run: every suite's counts added up.
 python3 - "$log" <<'PY'
@@ -56,7 +58,7 @@ import re, sys
 passed = failed = 0
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", line) or \
-        re.search(r"^(?:xsd|schema)-conformance: (\d+) passed, (\d+) failed", line)
+        re.search(r"^(?:xsd|schema|ontap)-conformance: (\d+) passed, (\d+) failed", line)
     if m:
         passed += int(m.group(1)); failed += int(m.group(2))
 print(f"tests: {passed} passed, {failed} failed")

@@ -284,6 +284,9 @@ impl FakeOntap {
                     "policies" => (POLICY_FIELDS, &mut st.policies),
                     _ => (STORE_FIELDS, &mut st.stores),
                 };
+                if matches!(method, "POST" | "PATCH") {
+                    record_body(kind, method, &body);
+                }
                 if let Some(f) = unknown(&body, fields) {
                     return err(
                         "400 Bad Request",
@@ -524,6 +527,23 @@ impl FakeOntap {
             set("disconnected");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+}
+
+/// With FPOLICY_ONTAP_BODIES set, appends every POST/PATCH body to that
+/// file for `.ci/ontap-conformance.sh`, which checks them against the
+/// resource schemas of NetApp's `netapp-ontap` Python package.
+fn record_body(kind: &str, method: &str, body: &Value) {
+    let Ok(path) = std::env::var("FPOLICY_ONTAP_BODIES") else {
+        return;
+    };
+    let line = json!({"resource": kind, "method": method, "body": body}).to_string() + "\n";
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = std::io::Write::write_all(&mut f, line.as_bytes());
     }
 }
 
