@@ -804,5 +804,13 @@ mod tests {
         let c = Config::parse("[server.engines]\nav = \"synchronous\"", Path::new("t")).unwrap();
         assert_eq!(c.engine_for("av"), EngineType::Synchronous);
         assert_eq!(c.engine_for("other"), EngineType::Asynchronous);
+        // Screening rules make the registered policy synchronous.
+        let c = Config::parse(
+            "[ontap]\ncluster_url = \"https://c\"\npolicy = \"p\"\n[screening]\ndeny_extensions = [\"locky\"]",
+            Path::new("t"),
+        )
+        .unwrap();
+        assert_eq!(c.engine_for("p"), EngineType::Synchronous);
+        assert_eq!(c.engine_for("q"), EngineType::Asynchronous);
     }
 }
