@@ -146,6 +146,49 @@ pub fn call_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
+/// One SDK call's outcome (the SQS and EventBridge SDKs share the types).
+pub type CallResult<R, E> =
+    Result<R, aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>>;
+
+/// Folds the results of a delivery's calls into `out`. `entry_failures`
+/// lists what a successful response reports per entry: (position in the
+/// batch, failure, throttled). A call that failed as a whole retries all its
+/// entries; when every call failed, the call error itself is returned.
+pub fn settle_calls<R, E>(
+    sink: &str,
+    positions: &[Vec<usize>],
+    results: Vec<(usize, CallResult<R, E>)>,
+    mut out: super::Delivered,
+    mut entry_failures: impl FnMut(usize, &R) -> Vec<(usize, EntryFailure, bool)>,
+) -> Result<super::Delivered, SinkError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut call_failures = 0;
+    let mut last_error = None;
+    for (c, result) in results {
+        match result {
+            Ok(resp) => {
+                for (i, failure, throttled) in entry_failures(c, &resp) {
+                    out.throttled |= throttled;
+                    out.failures.push((i, failure));
+                }
+            }
+            Err(e) => {
+                let err = call_error(sink, &e);
+                out.throttled |= err.is_throttling();
+                out.failures.extend(all_retry(&positions[c], &err));
+                call_failures += 1;
+                last_error = Some(err);
+            }
+        }
+    }
+    match last_error {
+        Some(err) if call_failures == positions.len() => Err(err),
+        _ => Ok(out),
+    }
+}
+
 /// The failure of every entry of a call that failed as a whole.
 pub fn all_retry(indices: &[usize], why: &SinkError) -> Vec<(usize, EntryFailure)> {
     indices

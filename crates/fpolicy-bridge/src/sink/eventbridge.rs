@@ -6,7 +6,9 @@ use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use fpolicy_event::Emitted;
 
-use super::aws::{LocalRuntime, all_retry, call_error, in_flight, is_throttling_code, plan_calls};
+use super::aws::{
+    LocalRuntime, call_error, in_flight, is_throttling_code, plan_calls, settle_calls,
+};
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
 pub struct EventBridgeSink {
@@ -113,52 +115,30 @@ impl Sink for EventBridgeSink {
             .block_on(in_flight(calls, self.max_in_flight, move |(_, batch)| {
                 client.put_events().set_entries(Some(batch)).send()
             }));
-        let mut answered = vec![false; positions.len()];
-        let mut call_failures = 0;
-        let mut last_error = None;
-        for (c, result) in results? {
-            answered[c] = true;
-            match result {
-                Ok(resp) => {
-                    // Result entries are in request order.
-                    for (k, r) in resp.entries().iter().enumerate() {
-                        let Some(code) = r.error_code() else { continue };
-                        let Some(&i) = positions[c].get(k) else {
-                            continue;
-                        };
+        settle_calls(
+            &self.name,
+            &positions,
+            results?,
+            out,
+            |c, resp: &aws_sdk_eventbridge::operation::put_events::PutEventsOutput| {
+                // Result entries are in request order.
+                resp.entries()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, r)| {
+                        let code = r.error_code()?;
+                        let i = *positions[c].get(k)?;
                         let why = format!("{code}: {}", r.error_message().unwrap_or_default());
                         let throttled = is_throttling_code(code);
-                        out.throttled |= throttled;
-                        out.failures.push((
-                            i,
-                            if throttled || RETRYABLE.contains(&code) {
-                                EntryFailure::Retry(why)
-                            } else {
-                                EntryFailure::Reject(why)
-                            },
-                        ));
-                    }
-                }
-                Err(e) => {
-                    let err = call_error(&self.name, &e);
-                    out.throttled |= err.is_throttling();
-                    out.failures.extend(all_retry(&positions[c], &err));
-                    call_failures += 1;
-                    last_error = Some(err);
-                }
-            }
-        }
-        for (c, done) in answered.iter().enumerate() {
-            if !done {
-                out.failures.extend(all_retry(
-                    &positions[c],
-                    &SinkError::Other("call task failed".into()),
-                ));
-            }
-        }
-        match last_error {
-            Some(err) if call_failures == positions.len() => Err(err),
-            _ => Ok(out),
-        }
+                        let failure = if throttled || RETRYABLE.contains(&code) {
+                            EntryFailure::Retry(why)
+                        } else {
+                            EntryFailure::Reject(why)
+                        };
+                        Some((i, failure, throttled))
+                    })
+                    .collect()
+            },
+        )
     }
 }

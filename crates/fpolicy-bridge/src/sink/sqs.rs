@@ -9,7 +9,9 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use fpolicy_event::Emitted;
 use serde::Deserialize;
 
-use super::aws::{LocalRuntime, all_retry, call_error, in_flight, is_throttling_code, plan_calls};
+use super::aws::{
+    LocalRuntime, call_error, in_flight, is_throttling_code, plan_calls, settle_calls,
+};
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
 pub struct SqsSink {
@@ -161,52 +163,27 @@ impl Sink for SqsSink {
                     .set_entries(Some(batch))
                     .send()
             }));
-        let mut answered = vec![false; positions.len()];
-        let mut call_failures = 0;
-        let mut last_error = None;
-        for (c, result) in results? {
-            answered[c] = true;
-            match result {
-                Ok(resp) => {
-                    for f in resp.failed() {
-                        let Ok(i) = f.id().parse::<usize>() else {
-                            continue;
-                        };
+        settle_calls(
+            &self.name,
+            &positions,
+            results?,
+            out,
+            |_, resp: &aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput| {
+                resp.failed()
+                    .iter()
+                    .filter_map(|f| {
+                        let i = f.id().parse::<usize>().ok()?;
                         let why = format!("{}: {}", f.code(), f.message().unwrap_or_default());
-                        if is_throttling_code(f.code()) {
-                            out.throttled = true;
-                        }
-                        out.failures.push((
-                            i,
-                            if f.sender_fault() && !is_throttling_code(f.code()) {
-                                EntryFailure::Reject(why)
-                            } else {
-                                EntryFailure::Retry(why)
-                            },
-                        ));
-                    }
-                }
-                Err(e) => {
-                    let err = call_error(&self.name, &e);
-                    out.throttled |= err.is_throttling();
-                    out.failures.extend(all_retry(&positions[c], &err));
-                    call_failures += 1;
-                    last_error = Some(err);
-                }
-            }
-        }
-        for (c, done) in answered.iter().enumerate() {
-            if !done {
-                out.failures.extend(all_retry(
-                    &positions[c],
-                    &SinkError::Other("call task failed".into()),
-                ));
-            }
-        }
-        match last_error {
-            // Nothing got through: report the call error itself.
-            Some(err) if call_failures == positions.len() => Err(err),
-            _ => Ok(out),
-        }
+                        let throttled = is_throttling_code(f.code());
+                        let failure = if f.sender_fault() && !throttled {
+                            EntryFailure::Reject(why)
+                        } else {
+                            EntryFailure::Retry(why)
+                        };
+                        Some((i, failure, throttled))
+                    })
+                    .collect()
+            },
+        )
     }
 }
