@@ -96,6 +96,15 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
                     TEXT,
                     format!("not ready: not registered with ONTAP: {why}\n"),
                 )
+            } else if !metrics.polls_down().is_empty() {
+                (
+                    "503 Service Unavailable",
+                    TEXT,
+                    format!(
+                        "not ready: poll failing (bucket unreachable or forbidden?): {}\n",
+                        metrics.polls_down().join(", ")
+                    ),
+                )
             } else if !down.is_empty() {
                 (
                     "503 Service Unavailable",

@@ -251,12 +251,28 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {} (admin)", cfg.admin.listen))?;
     let listen_addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
+    let polling = cfg.trigger.mode != crate::config::TriggerMode::EventDriven;
+    let recent = (cfg.trigger.mode == crate::config::TriggerMode::Hybrid).then(|| {
+        Arc::new(Mutex::new(fpolicy_poll::hybrid::RecentEvents::new(
+            cfg.trigger.recent_events,
+        )))
+    });
+    let poll_ctx = polling.then(|| {
+        Arc::new(crate::poll::PollContext {
+            cfg: cfg.clone(),
+            router: cfg.router().expect("validated"),
+            ingest: ingest_tx.clone(),
+            recent: recent.clone(),
+            metrics: Arc::default(),
+        })
+    });
     let ctx = Arc::new(ServerContext {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
         names,
         rules: cfg.screening_rules()?,
         router: cfg.router()?,
+        recent: recent.clone(),
         ingest: ingest_tx,
         back_pressure: bp_rx,
         allowed_peers: cfg
@@ -301,6 +317,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             }
             let _ = sessions_stop_tx.send(true);
         });
+    }
+    if let Some(poll_ctx) = poll_ctx {
+        for p in cfg.polls.clone() {
+            let pctx = Arc::new(crate::poll::PollContext {
+                cfg: poll_ctx.cfg.clone(),
+                router: poll_ctx.router.clone(),
+                ingest: poll_ctx.ingest.clone(),
+                recent: poll_ctx.recent.clone(),
+                metrics: metrics.polls.get(&p.name),
+            });
+            tokio::spawn(crate::poll::run_poller(pctx, p, sessions_stop_rx.clone()));
+        }
     }
     let task = tokio::spawn(async move {
         serve_listener(listener, ctx, sessions_stop_rx).await;

@@ -48,6 +48,10 @@ pub struct Config {
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
     pub ontap: OntapSettings,
+    pub trigger: TriggerConfig,
+    /// `[[poll]]` tables.
+    #[serde(rename = "poll")]
+    pub polls: Vec<PollConfig>,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
 }
@@ -190,6 +194,127 @@ fn default_detail_type() -> String {
 }
 fn default_in_flight() -> usize {
     8
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerMode {
+    /// FPolicy only; `[[poll]]` tables are ignored.
+    EventDriven,
+    /// The pollers alone decide (every change they see is an event).
+    Polling,
+    /// FPolicy first; polling emits only what FPolicy did not cover.
+    Hybrid,
+}
+
+/// `[trigger]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriggerConfig {
+    pub mode: TriggerMode,
+    /// HYBRID: an FPolicy event covers an object changed up to this long
+    /// after it (clocks of ONTAP and S3 differ).
+    pub clock_skew_secs: i64,
+    /// HYBRID: most recent FPolicy paths remembered.
+    pub recent_events: usize,
+    /// Savings model: USD per 1,000 LIST requests.
+    pub list_price_per_1000: f64,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        TriggerConfig {
+            mode: TriggerMode::EventDriven,
+            clock_skew_secs: 120,
+            recent_events: 1_000_000,
+            list_price_per_1000: 0.005,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHoursConfig {
+    pub days: String,
+    pub start: String,
+    pub end: String,
+    pub timezone: String,
+}
+
+/// One `[[poll]]`: an S3 Access Point (or bucket) to list.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    pub name: String,
+    /// Access point alias, access point ARN, or bucket name.
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub suffixes: Vec<String>,
+    pub volume_name: String,
+    pub svm_name: String,
+    /// Where the access point's root sits in the volume.
+    #[serde(default = "default_root")]
+    pub path_prefix: String,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub business_hours: Option<BusinessHoursConfig>,
+    #[serde(default)]
+    pub business_interval: Option<String>,
+    #[serde(default)]
+    pub off_hours_interval: Option<String>,
+    /// First run: emit every existing object (else baseline only).
+    #[serde(default)]
+    pub emit_existing: bool,
+    /// Endpoint override (otherwise the AWS chain / AWS_ENDPOINT_URL).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+fn default_root() -> String {
+    "/".into()
+}
+
+impl PollConfig {
+    /// The poll's schedule: `interval` (default 1h), or business hours
+    /// with `business_interval` (default: `interval`) and
+    /// `off_hours_interval` (default 6h).
+    pub fn schedule(&self) -> Result<fpolicy_poll::schedule::Schedule, String> {
+        use fpolicy_poll::schedule::{BusinessHours, Schedule, parse_interval};
+        let parse = |s: &Option<String>, d: &str| {
+            parse_interval(s.as_deref().unwrap_or(d))
+                .map_err(|e| format!("poll {:?}: {e}", self.name))
+        };
+        let interval = parse(&self.interval, "1h")?;
+        let schedule = match &self.business_hours {
+            None => Schedule::Every(interval),
+            Some(b) => Schedule::BusinessHours {
+                hours: BusinessHours::new(&b.days, &b.start, &b.end, &b.timezone)
+                    .map_err(|e| format!("poll {:?}: {e}", self.name))?,
+                business: match &self.business_interval {
+                    Some(_) => parse(&self.business_interval, "1h")?,
+                    None => interval,
+                },
+                off_hours: parse(&self.off_hours_interval, "6h")?,
+            },
+        };
+        schedule
+            .validate()
+            .map_err(|e| format!("poll {:?}: {e}", self.name))?;
+        Ok(schedule)
+    }
+
+    /// The interval the savings model compares against.
+    pub fn business_interval(&self) -> std::time::Duration {
+        let s = self
+            .business_interval
+            .as_deref()
+            .or(self.interval.as_deref())
+            .unwrap_or("1h");
+        fpolicy_poll::schedule::parse_interval(s).unwrap_or(std::time::Duration::from_secs(3600))
+    }
 }
 
 /// `[ontap]`: the cluster's REST API (registration, names).
@@ -337,6 +462,8 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             routes: Vec::new(),
             ontap: OntapSettings::default(),
+            trigger: TriggerConfig::default(),
+            polls: Vec::new(),
             log: LogConfig {
                 format: LogFormat::Text,
                 level: "info".into(),
@@ -661,6 +788,27 @@ impl Config {
         } else if o.register_on_start {
             return bad("ontap.register_on_start needs ontap.cluster_url".into());
         }
+        let mut poll_names = std::collections::BTreeSet::new();
+        for p in &self.polls {
+            let valid = !p.name.is_empty()
+                && p.name.len() <= 64
+                && p.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid || !poll_names.insert(p.name.as_str()) {
+                return bad(format!(
+                    "poll name {:?}: unique, 1-64 letters, digits, '-' or '_'",
+                    p.name
+                ));
+            }
+            if p.bucket.is_empty() || p.volume_name.is_empty() || p.svm_name.is_empty() {
+                return bad(format!(
+                    "poll {:?}: bucket, volume_name and svm_name are required",
+                    p.name
+                ));
+            }
+            p.schedule().map_err(ConfigError::Invalid)?;
+        }
         if self.log.level.trim().is_empty() {
             return bad("log.level must not be empty".into());
         }
@@ -676,6 +824,7 @@ impl Config {
                 self.server.idle_timeout_secs
             ));
         }
+        w.extend(self.trigger_warnings());
         if self.spool.fsync == FsyncSetting::Never {
             w.push(
                 "spool.fsync = \"never\": events survive a process crash but not a power loss"
@@ -729,6 +878,24 @@ impl Config {
         } else {
             self.sinks.jsonl.dir.clone()
         }
+    }
+
+    /// Warnings about trigger settings (logged at start).
+    pub fn trigger_warnings(&self) -> Vec<String> {
+        if self.trigger.mode == TriggerMode::EventDriven && !self.polls.is_empty() {
+            vec!["[[poll]] tables are ignored: trigger.mode is \"event_driven\"".into()]
+        } else if self.trigger.mode != TriggerMode::EventDriven && self.polls.is_empty() {
+            vec![format!(
+                "trigger.mode is {:?} but no [[poll]] is configured",
+                self.trigger.mode
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn poll_dir(&self) -> PathBuf {
+        self.data_dir.join("poll")
     }
 
     pub fn spool_dir(&self) -> PathBuf {

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ontap;
 pub mod pipeline;
+pub mod poll;
 pub mod query;
 pub mod server;
 pub mod sink;

@@ -107,6 +107,7 @@ pub struct Metrics {
     /// Self-registration: 0 = not configured, 1 = registered, 2 = pending.
     pub ontap_registered: AtomicU64,
     ontap_error: Mutex<Option<String>>,
+    pub polls: crate::poll::PollRegistry,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
 }
 
@@ -139,6 +140,7 @@ impl Default for Metrics {
             ready: AtomicU64::new(0),
             ontap_registered: AtomicU64::new(0),
             ontap_error: Mutex::new(None),
+            polls: Default::default(),
             sinks: Mutex::new(BTreeMap::new()),
         }
     }
@@ -202,6 +204,16 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Polls whose last cycle failed.
+    pub fn polls_down(&self) -> Vec<String> {
+        self.polls
+            .snapshot()
+            .into_iter()
+            .filter(|(_, m)| m.up.load(Relaxed) == 0 && m.errors.load(Relaxed) > 0)
+            .map(|(n, _)| n)
+            .collect()
     }
 
     /// Names of sinks whose destination is not usable.
@@ -468,6 +480,66 @@ impl Metrics {
             "fpolicy_events_dropped_total {}",
             self.events_dropped.load(Relaxed)
         );
+        let polls = self.polls.snapshot();
+        for (name, kind, help, f) in [
+            (
+                "poll_cycles_total",
+                "counter",
+                "Poll cycles completed.",
+                (|m: &crate::poll::PollMetrics| m.cycles.load(Relaxed) as f64)
+                    as fn(&crate::poll::PollMetrics) -> f64,
+            ),
+            (
+                "poll_errors_total",
+                "counter",
+                "Poll cycles that failed (retried with backoff).",
+                |m| m.errors.load(Relaxed) as f64,
+            ),
+            (
+                "poll_objects",
+                "gauge",
+                "Objects seen by the last cycle.",
+                |m| m.objects.load(Relaxed) as f64,
+            ),
+            (
+                "poll_events_total",
+                "counter",
+                "Events emitted by polling (in HYBRID: what FPolicy missed).",
+                |m| m.emitted.load(Relaxed) as f64,
+            ),
+            (
+                "poll_suppressed_total",
+                "counter",
+                "HYBRID: changes FPolicy had already reported.",
+                |m| m.suppressed.load(Relaxed) as f64,
+            ),
+            (
+                "poll_next_run_timestamp_seconds",
+                "gauge",
+                "When the next cycle runs (Unix seconds).",
+                |m| m.next_run_unix.load(Relaxed) as f64,
+            ),
+            (
+                "poll_estimated_monthly_savings_usd",
+                "gauge",
+                "LIST cost the schedule saves per month against polling at the business interval around the clock.",
+                |m| m.savings_millicents.load(Relaxed) as f64 / 100_000.0,
+            ),
+            (
+                "poll_up",
+                "gauge",
+                "1 after a successful cycle, 0 after a failed one.",
+                |m| m.up.load(Relaxed) as f64,
+            ),
+        ] {
+            if polls.is_empty() {
+                break;
+            }
+            g(&mut o, name, help, kind);
+            for (poll, m) in &polls {
+                let _ = writeln!(o, "fpolicy_{name}{{poll=\"{poll}\"}} {}", f(m));
+            }
+        }
         let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
         for (name, kind, help, f) in [
             (

@@ -190,6 +190,9 @@ pub struct Metadata {
     /// The rule that denied the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screening_rule: Option<String>,
+    /// `poll` for events found by S3 Access Point polling (absent: FPolicy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// The routes the event matched (`[[route]]` names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<String>,

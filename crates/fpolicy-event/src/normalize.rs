@@ -251,6 +251,7 @@ impl Normalizer<'_> {
                 .to_owned(),
                 screening: None,
                 screening_rule: None,
+                origin: None,
                 routes: Vec::new(),
                 coalesced: None,
             },

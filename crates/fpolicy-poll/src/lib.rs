@@ -1,11 +1,15 @@
 //! S3 Access Point polling for fpolicy-bridge (issue "Trigger modes").
 //!
-//! This crate holds the parts that do no I/O: the schedule (fixed or
-//! business hours, DST-correct), the savings and concurrency models,
-//! change detection by streaming merge, the key → path mapping, and the
-//! HYBRID dedup index.
+//! Without I/O (tested exhaustively): the schedule (fixed or business
+//! hours, DST-correct), the savings and concurrency models, change
+//! detection by streaming merge, the key → path mapping, the HYBRID dedup
+//! index. With I/O: the S3 lister ([`s3`]) and the state files ([`store`]).
+//! The daemon wiring (events, spool, metrics) is in fpolicy-bridge.
 
 pub mod hybrid;
 pub mod model;
+pub mod s3;
 pub mod schedule;
 pub mod state;
+pub mod store;
+pub use jiff;

@@ -3,8 +3,6 @@
 //! returns keys in UTF-8 binary order). Memory stays O(1) in the number of
 //! objects; the new state is written as the merge goes.
 
-use std::cmp::Ordering;
-
 /// What is known of one object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectState {
@@ -28,6 +26,58 @@ pub struct Change {
     pub object: ObjectState,
 }
 
+/// Incremental merge: feed this cycle's listing in key order with
+/// [`Merger::push`] (a page at a time), then [`Merger::finish`]. The old
+/// state is read lazily, so memory does not grow with the object count.
+pub struct Merger<O: Iterator<Item = ObjectState>> {
+    old: std::iter::Peekable<O>,
+}
+
+impl<O: Iterator<Item = ObjectState>> Merger<O> {
+    pub fn new(old: O) -> Self {
+        Merger {
+            old: old.peekable(),
+        }
+    }
+
+    /// One object of the new listing (keys strictly increasing).
+    pub fn push(
+        &mut self,
+        n: ObjectState,
+        on_change: &mut impl FnMut(Change),
+        keep: &mut impl FnMut(&ObjectState),
+    ) {
+        while let Some(o) = self.old.next_if(|o| o.key.as_bytes() < n.key.as_bytes()) {
+            on_change(Change {
+                kind: ChangeKind::Delete,
+                object: o,
+            });
+        }
+        keep(&n);
+        match self.old.next_if(|o| o.key == n.key) {
+            Some(o) if o.etag == n.etag && o.size == n.size => {}
+            Some(_) => on_change(Change {
+                kind: ChangeKind::Write,
+                object: n,
+            }),
+            None => on_change(Change {
+                kind: ChangeKind::Create,
+                object: n,
+            }),
+        }
+    }
+
+    /// Every old object not seen in the listing is gone.
+    pub fn finish(mut self, on_change: &mut impl FnMut(Change)) {
+        for o in self.old.by_ref() {
+            on_change(Change {
+                kind: ChangeKind::Delete,
+                object: o,
+            });
+        }
+    }
+}
+
 /// Merges `old` and `new` (both sorted by key, unique) and reports each
 /// change to `on_change`; every object of `new` goes to `keep` (the next
 /// state).
@@ -40,44 +90,11 @@ pub fn diff_sorted<O, N>(
     O: IntoIterator<Item = ObjectState>,
     N: IntoIterator<Item = ObjectState>,
 {
-    let mut old = old.into_iter().peekable();
-    let mut new = new.into_iter().peekable();
-    loop {
-        let order = match (old.peek(), new.peek()) {
-            (None, None) => return,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(o), Some(n)) => o.key.as_bytes().cmp(n.key.as_bytes()),
-        };
-        match order {
-            Ordering::Less => {
-                let o = old.next().expect("peeked");
-                on_change(Change {
-                    kind: ChangeKind::Delete,
-                    object: o,
-                });
-            }
-            Ordering::Greater => {
-                let n = new.next().expect("peeked");
-                keep(&n);
-                on_change(Change {
-                    kind: ChangeKind::Create,
-                    object: n,
-                });
-            }
-            Ordering::Equal => {
-                let o = old.next().expect("peeked");
-                let n = new.next().expect("peeked");
-                keep(&n);
-                if o.etag != n.etag || o.size != n.size {
-                    on_change(Change {
-                        kind: ChangeKind::Write,
-                        object: n,
-                    });
-                }
-            }
-        }
+    let mut merger = Merger::new(old.into_iter());
+    for n in new {
+        merger.push(n, &mut on_change, &mut keep);
     }
+    merger.finish(&mut on_change);
 }
 
 /// The volume-relative path of an object key: `path_prefix` (where the

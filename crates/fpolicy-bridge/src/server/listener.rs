@@ -25,6 +25,8 @@ pub struct ServerContext {
     pub names: Arc<dyn NameResolver>,
     pub rules: ScreeningRules,
     pub router: Router,
+    /// HYBRID: recent FPolicy paths, for the pollers' dedup.
+    pub recent: Option<Arc<std::sync::Mutex<fpolicy_poll::hybrid::RecentEvents>>>,
     pub ingest: mpsc::Sender<IngestBatch>,
     pub back_pressure: watch::Receiver<bool>,
     pub allowed_peers: Vec<Cidr>,

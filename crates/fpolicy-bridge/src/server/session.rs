@@ -425,6 +425,25 @@ impl Reader {
                         decision,
                     });
                 }
+                if let Some(recent) = &self.ctx.recent
+                    && matches!(
+                        event.operation_type,
+                        fpolicy_event::Operation::Create
+                            | fpolicy_event::Operation::Write
+                            | fpolicy_event::Operation::Rename
+                            | fpolicy_event::Operation::Delete
+                    )
+                {
+                    let seen = fpolicy_poll::hybrid::Seen {
+                        at: received.div_euclid(1_000_000_000),
+                        size: event.file_size,
+                    };
+                    recent.lock().unwrap_or_else(|e| e.into_inner()).record(
+                        &event.volume_name,
+                        &event.file_path,
+                        seen,
+                    );
+                }
                 let routing = self.ctx.router.route(&event);
                 event.metadata.routes = routing.routes;
                 self.scratch.clear();

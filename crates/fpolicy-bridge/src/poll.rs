@@ -1,0 +1,308 @@
+//! Trigger modes: the S3 Access Point pollers in `serve`, and `poll once`.
+//!
+//! A cycle lists the access point a page at a time, merges the listing
+//! with the stored state (fpolicy-poll), turns each change into an event
+//! (same schema as FPolicy events, `metadata.origin = "poll"`), routes it
+//! and hands it to the spool writer like a session does. The new state
+//! replaces the old one only after those events are durable. In HYBRID
+//! mode a change already covered by an FPolicy event is counted and not
+//! emitted.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fpolicy_event::id::IdBuilder;
+use fpolicy_event::time::rfc3339;
+use fpolicy_event::{Event, Metadata, Operation, Router, record};
+use fpolicy_poll::hybrid::RecentEvents;
+use fpolicy_poll::model::{SavingsInputs, monthly_savings_usd};
+use fpolicy_poll::state::{Change, ChangeKind, Merger, file_path};
+use fpolicy_poll::store::{StateReader, StateWriter, exists};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Config, PollConfig, TriggerMode};
+use crate::ingest::{IngestBatch, Replies};
+
+/// Per-poll numbers for /metrics.
+#[derive(Debug, Default)]
+pub struct PollMetrics {
+    pub cycles: AtomicU64,
+    pub errors: AtomicU64,
+    pub objects: AtomicU64,
+    pub emitted: AtomicU64,
+    /// HYBRID: changes FPolicy had already reported.
+    pub suppressed: AtomicU64,
+    pub next_run_unix: AtomicU64,
+    /// Estimated USD per month saved by the schedule, in millidollars.
+    pub savings_millicents: AtomicU64,
+    pub up: AtomicU64,
+}
+
+/// What one cycle found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CycleReport {
+    pub pages: u64,
+    pub objects: u64,
+    pub created: u64,
+    pub written: u64,
+    pub deleted: u64,
+    pub emitted: u64,
+    pub suppressed: u64,
+    pub baseline: bool,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The event for a change found by polling.
+pub fn change_event(p: &PollConfig, change: &Change) -> Event {
+    let o = &change.object;
+    let (op, kind) = match change.kind {
+        ChangeKind::Create => (Operation::Create, "create"),
+        ChangeKind::Write => (Operation::Write, "write"),
+        ChangeKind::Delete => (Operation::Delete, "delete"),
+    };
+    let now = now_secs();
+    let when = if change.kind == ChangeKind::Delete {
+        now
+    } else {
+        o.last_modified
+    };
+    let path = file_path(&p.path_prefix, &o.key);
+    Event {
+        event_id: IdBuilder::new()
+            .str("poll")
+            .str(&p.bucket)
+            .str(&o.key)
+            .str(&o.etag)
+            .str(kind)
+            .finish(),
+        operation_type: op,
+        file_path: path,
+        previous_path: None,
+        volume_name: p.volume_name.clone(),
+        svm_name: p.svm_name.clone(),
+        timestamp: rfc3339(when.saturating_mul(1_000_000_000)),
+        file_size: o.size,
+        client_ip: None,
+        metadata: Metadata {
+            protocol: "s3".into(),
+            req_type: "S3_LIST".into(),
+            policy_name: p.name.clone(),
+            ontap_peer: p.bucket.clone(),
+            s3_key: o.key.clone(),
+            received_at: rfc3339(now.saturating_mul(1_000_000_000)),
+            engine: "poll".into(),
+            origin: Some("poll".into()),
+            ..Metadata::default()
+        },
+    }
+}
+
+/// Everything a poller needs from the server.
+pub struct PollContext {
+    pub cfg: Arc<Config>,
+    pub router: Router,
+    pub ingest: mpsc::Sender<IngestBatch>,
+    pub recent: Option<Arc<Mutex<RecentEvents>>>,
+    pub metrics: Arc<PollMetrics>,
+}
+
+/// Runs one cycle. With `dry_run`, prints nothing, stores nothing, emits
+/// nothing: the changes are returned for `poll once`.
+pub async fn run_cycle(
+    ctx: &PollContext,
+    p: &PollConfig,
+    client: &aws_sdk_s3::Client,
+    dry_run: bool,
+) -> anyhow::Result<(CycleReport, Vec<Change>)> {
+    let dir = ctx.cfg.poll_dir();
+    let baseline = !exists(&dir, &p.name);
+    let mut report = CycleReport {
+        baseline,
+        ..CycleReport::default()
+    };
+    let mut reader = StateReader::open(&dir, &p.name)?;
+    let mut writer = if dry_run {
+        None
+    } else {
+        Some(StateWriter::create(&dir, &p.name)?)
+    };
+    let mut changes = Vec::new();
+    let mut write_error = None;
+    {
+        let mut merger = Merger::new(&mut reader);
+        let mut on_change = |c: Change| changes.push(c);
+        let mut keep = |o: &fpolicy_poll::state::ObjectState| {
+            if let Some(w) = writer.as_mut()
+                && let Err(e) = w.push(o)
+            {
+                write_error.get_or_insert(e);
+            }
+        };
+        let mut objects = 0;
+        report.pages = fpolicy_poll::s3::list(client, &p.bucket, &p.prefix, &p.suffixes, |page| {
+            for o in page {
+                objects += 1;
+                merger.push(o, &mut on_change, &mut keep);
+            }
+        })
+        .await?;
+        merger.finish(&mut on_change);
+        report.objects = objects;
+    }
+    if let Some(e) = reader.error.take() {
+        return Err(e.into());
+    }
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    for c in &changes {
+        match c.kind {
+            ChangeKind::Create => report.created += 1,
+            ChangeKind::Write => report.written += 1,
+            ChangeKind::Delete => report.deleted += 1,
+        }
+    }
+    if dry_run {
+        return Ok((report, changes));
+    }
+    let emit = !baseline || p.emit_existing;
+    let hybrid = ctx.cfg.trigger.mode == TriggerMode::Hybrid;
+    let skew = ctx.cfg.trigger.clock_skew_secs;
+    let mut batch = IngestBatch::default();
+    let mut scratch = Vec::new();
+    if emit {
+        for c in &changes {
+            let mut event = change_event(p, c);
+            if hybrid && let Some(recent) = &ctx.recent {
+                let covered = recent.lock().unwrap_or_else(|e| e.into_inner()).covers(
+                    &p.volume_name,
+                    &event.file_path,
+                    c.object.last_modified,
+                    c.object.size,
+                    skew,
+                );
+                if covered {
+                    report.suppressed += 1;
+                    continue;
+                }
+            }
+            let routing = ctx.router.route(&event);
+            event.metadata.routes = routing.routes;
+            scratch.clear();
+            record::encode(
+                &event,
+                now_secs().saturating_mul(1_000_000_000),
+                routing.sinks.iter().map(String::as_str),
+                &mut scratch,
+            )?;
+            batch.push(&scratch);
+            report.emitted += 1;
+        }
+    }
+    if batch.count > 0 {
+        // Wait until the writer has committed the batch, then move the state.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        batch.replies = Some(Replies {
+            to: tx,
+            responses: Vec::new(),
+        });
+        ctx.ingest
+            .send(batch)
+            .await
+            .map_err(|_| anyhow::anyhow!("the server is stopping"))?;
+        tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("the spool did not confirm the poll's events in 60 s (full?); the cycle will be repeated"))?
+            .ok_or_else(|| anyhow::anyhow!("the spool dropped the poll's events; the cycle will be repeated"))?;
+    }
+    if let Some(w) = writer {
+        w.commit()?;
+    }
+    Ok((report, changes))
+}
+
+/// One poller: runs at start, then on its schedule, until shutdown.
+pub async fn run_poller(ctx: Arc<PollContext>, p: PollConfig, mut shutdown: watch::Receiver<bool>) {
+    let Ok(schedule) = p.schedule() else { return };
+    let client = fpolicy_poll::s3::client(p.endpoint_url.as_deref()).await;
+    let m = ctx.metrics.clone();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = fpolicy_poll::jiff::Timestamp::now();
+        let result = tokio::select! {
+            r = run_cycle(&ctx, &p, &client, false) => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let wait = match result {
+            Ok((r, _)) => {
+                m.cycles.fetch_add(1, Relaxed);
+                m.objects.store(r.objects, Relaxed);
+                m.emitted.fetch_add(r.emitted, Relaxed);
+                m.suppressed.fetch_add(r.suppressed, Relaxed);
+                m.up.store(1, Relaxed);
+                backoff = Duration::from_secs(1);
+                let savings = monthly_savings_usd(
+                    &schedule,
+                    p.business_interval(),
+                    SavingsInputs {
+                        pages_per_cycle: r.pages,
+                        price_per_1000: ctx.cfg.trigger.list_price_per_1000,
+                    },
+                    started,
+                );
+                m.savings_millicents
+                    .store((savings * 100_000.0).round() as u64, Relaxed);
+                let next = schedule.next_run(started);
+                m.next_run_unix
+                    .store(next.as_second().max(0) as u64, Relaxed);
+                tracing::info!(poll = %p.name, objects = r.objects, pages = r.pages, created = r.created, written = r.written, deleted = r.deleted, emitted = r.emitted, suppressed = r.suppressed, baseline = r.baseline, next_run = %next, "poll cycle done");
+                Duration::try_from(next.duration_since(fpolicy_poll::jiff::Timestamp::now()))
+                    .unwrap_or(Duration::ZERO)
+            }
+            Err(e) => {
+                m.errors.fetch_add(1, Relaxed);
+                m.up.store(0, Relaxed);
+                tracing::error!(poll = %p.name, error = %e, retry_in_s = backoff.as_secs(), "poll cycle failed; FPolicy ingestion is not affected");
+                let wait = backoff.min(schedule.interval_at(started));
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Metrics of every poll, by name (configured, so bounded).
+#[derive(Debug, Default)]
+pub struct PollRegistry(Mutex<BTreeMap<String, Arc<PollMetrics>>>);
+
+impl PollRegistry {
+    pub fn get(&self, name: &str) -> Arc<PollMetrics> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, Arc<PollMetrics>)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}

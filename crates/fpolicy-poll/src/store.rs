@@ -1,0 +1,155 @@
+//! The state of a poll on disk: `<dir>/<name>.state`, one JSON object per
+//! line (key, etag, size, last_modified), sorted by key. Read lazily; the
+//! next state is written to `<name>.state.tmp` during the cycle and renamed
+//! over the old one (after fsync) only once the cycle's events are durable
+//! in the spool, so a crash repeats a cycle's events (same ids) and never
+//! loses them.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::state::ObjectState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("poll state {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "poll state {path} line {line} is corrupt: {message}; move the file away to start a new baseline"
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+}
+
+pub fn state_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.state"))
+}
+
+/// Whether a previous cycle left a state (else this is the baseline run).
+pub fn exists(dir: &Path, name: &str) -> bool {
+    state_path(dir, name).exists()
+}
+
+/// Reads the stored state lazily. A missing file is an empty state.
+pub struct StateReader {
+    path: PathBuf,
+    lines: Option<std::io::Lines<BufReader<File>>>,
+    line: u64,
+    pub error: Option<StoreError>,
+}
+
+impl StateReader {
+    pub fn open(dir: &Path, name: &str) -> Result<StateReader, StoreError> {
+        let path = state_path(dir, name);
+        let lines = match File::open(&path) {
+            Ok(f) => Some(BufReader::new(f).lines()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        Ok(StateReader {
+            path,
+            lines,
+            line: 0,
+            error: None,
+        })
+    }
+}
+
+impl Iterator for StateReader {
+    type Item = ObjectState;
+    fn next(&mut self) -> Option<ObjectState> {
+        let lines = self.lines.as_mut()?;
+        let text = match lines.next()? {
+            Ok(t) => t,
+            Err(source) => {
+                self.error = Some(StoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+                self.lines = None;
+                return None;
+            }
+        };
+        self.line += 1;
+        match serde_json::from_str(&text) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                self.error = Some(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    line: self.line,
+                    message: e.to_string(),
+                });
+                self.lines = None;
+                None
+            }
+        }
+    }
+}
+
+/// Writes the next state; [`StateWriter::commit`] makes it the state.
+pub struct StateWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl StateWriter {
+    pub fn create(dir: &Path, name: &str) -> Result<StateWriter, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = state_path(dir, name);
+        let tmp = dir.join(format!("{name}.state.tmp"));
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        Ok(StateWriter {
+            dir: dir.to_owned(),
+            tmp,
+            path,
+            out: BufWriter::new(f),
+        })
+    }
+
+    pub fn push(&mut self, o: &ObjectState) -> Result<(), StoreError> {
+        let line = serde_json::to_string(o).map_err(|e| StoreError::Corrupt {
+            path: self.tmp.clone(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        writeln!(self.out, "{line}").map_err(|source| StoreError::Io {
+            path: self.tmp.clone(),
+            source,
+        })
+    }
+
+    /// fsync, rename over the old state, fsync the directory.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        let f = self.out.into_inner().map_err(|e| StoreError::Io {
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
+        f.sync_all().map_err(io(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))
+    }
+}
