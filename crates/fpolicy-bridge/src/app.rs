@@ -166,9 +166,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     for c in &cfg.cloud_sinks {
         let sdk = aws_config(c.endpoint_url.as_deref()).await;
         let sink: Box<dyn Sink> = match c.kind {
-            CloudSinkType::Sqs => {
-                Box::new(SqsSink::new(&c.name, &sdk, &c.queue_url, c.max_in_flight))
-            }
+            CloudSinkType::Sqs => Box::new(SqsSink::new(
+                &c.name,
+                &sdk,
+                &c.queue_url,
+                c.max_in_flight,
+                c.api_calls_per_sec,
+            )),
             CloudSinkType::Eventbridge => Box::new(EventBridgeSink::new(
                 &c.name,
                 &sdk,
@@ -176,6 +180,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 &c.source,
                 &c.detail_type,
                 c.max_in_flight,
+                c.api_calls_per_sec,
             )),
         };
         sinks.push((sink, c.max_events_per_sec));

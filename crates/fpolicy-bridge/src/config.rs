@@ -181,6 +181,11 @@ pub struct CloudSinkConfig {
     /// quotas are per account and region: share them between sinks.
     #[serde(default)]
     pub max_events_per_sec: u32,
+    /// API calls per second the sink may make (0 = no limit): an input of
+    /// the in-flight formula `max(1, min(calls pending, api_calls_per_sec,
+    /// max_in_flight))`.
+    #[serde(default)]
+    pub api_calls_per_sec: f64,
     /// Endpoint override (otherwise the AWS chain, including `AWS_ENDPOINT_URL`).
     #[serde(default)]
     pub endpoint_url: Option<String>,

@@ -76,6 +76,8 @@ pub struct SinkMetrics {
     pub throttled: AtomicU64,
     /// 1 while the destination is usable.
     pub up: AtomicU64,
+    /// Calls kept in flight for the last batch (the concurrency formula).
+    pub in_flight: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -583,6 +585,12 @@ impl Metrics {
                 "counter",
                 "Deliveries the service throttled.",
                 |s| s.throttled.load(Relaxed),
+            ),
+            (
+                "sink_in_flight",
+                "gauge",
+                "API calls in flight for the last batch: max(1, min(calls pending, api_calls_per_sec, max_in_flight)).",
+                |s| s.in_flight.load(Relaxed),
             ),
             (
                 "sink_up",

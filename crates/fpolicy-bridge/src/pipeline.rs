@@ -110,7 +110,12 @@ impl Pipeline {
         result: Result<crate::sink::Delivered, crate::sink::SinkError>,
     ) -> Settled {
         let d = match result {
-            Ok(d) => d,
+            Ok(d) => {
+                if d.in_flight > 0 {
+                    self.metrics.in_flight.store(d.in_flight as u64, Relaxed);
+                }
+                d
+            }
             Err(e) => {
                 return Settled {
                     retry: (0..out.len()).collect(),

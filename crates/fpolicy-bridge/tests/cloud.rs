@@ -131,6 +131,7 @@ fn sqs_sink(name: &str, url: &str, endpoint: &str) -> CloudSinkConfig {
         detail_type: "FPolicy File Operation".into(),
         max_in_flight: 4,
         max_events_per_sec: 0,
+        api_calls_per_sec: 0.0,
         endpoint_url: Some(endpoint.into()),
     }
 }
@@ -551,4 +552,28 @@ async fn rejected_entries_land_in_the_dead_letter_file() {
         dead.iter()
             .all(|d| d["sink"] == "q" && d["event"]["event_id"].is_string())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
+async fn calls_in_flight_follow_the_concurrency_formula() {
+    let (fake, endpoint) = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    // Pending calls are many; the API rate (3 calls/s) is the bound.
+    cfg.cloud_sinks = vec![CloudSinkConfig {
+        max_in_flight: 8,
+        api_calls_per_sec: 3.0,
+        ..sqs_sink("q", "http://127.0.0.1/000000000000/q", &endpoint)
+    }];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(400);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    assert!(eventually(30, async || fake.accepted.load(Relaxed) == 400).await);
+    // The last batch's value: never above the rate bound (a small last
+    // batch may need fewer calls).
+    let in_flight = server.metric("fpolicy_sink_in_flight{sink=\"q\"}").await;
+    assert!((1.0..=3.0).contains(&in_flight), "{in_flight}");
+    server.stop().await;
 }

@@ -18,6 +18,7 @@ pub struct EventBridgeSink {
     source: String,
     detail_type: String,
     max_in_flight: usize,
+    api_calls_per_sec: f64,
     rt: LocalRuntime,
 }
 
@@ -37,6 +38,7 @@ impl EventBridgeSink {
         source: &str,
         detail_type: &str,
         max_in_flight: usize,
+        api_calls_per_sec: f64,
     ) -> EventBridgeSink {
         EventBridgeSink {
             name: name.to_owned(),
@@ -45,6 +47,7 @@ impl EventBridgeSink {
             source: source.to_owned(),
             detail_type: detail_type.to_owned(),
             max_in_flight,
+            api_calls_per_sec,
             rt: LocalRuntime::default(),
         }
     }
@@ -109,10 +112,19 @@ impl Sink for EventBridgeSink {
             })
             .collect();
         let positions: Vec<Vec<usize>> = calls.iter().map(|(p, _)| p.clone()).collect();
+        // The in-flight formula: as many calls as pending, within the rate
+        // limit and the configured bound.
+        let in_flight_now = fpolicy_poll::model::concurrency(
+            positions.len() as u64,
+            self.api_calls_per_sec,
+            1.0,
+            self.max_in_flight as u32,
+        ) as usize;
+        out.in_flight = in_flight_now;
         let client = self.client.clone();
         let results = self
             .rt
-            .block_on(in_flight(calls, self.max_in_flight, move |(_, batch)| {
+            .block_on(in_flight(calls, in_flight_now, move |(_, batch)| {
                 client.put_events().set_entries(Some(batch)).send()
             }));
         settle_calls(

@@ -65,6 +65,8 @@ pub struct Delivered {
     pub failures: Vec<(usize, EntryFailure)>,
     /// The service throttled some of it: back off longer.
     pub throttled: bool,
+    /// Calls kept in flight for this batch (the concurrency formula).
+    pub in_flight: usize,
 }
 
 /// A destination for events. `deliver` returns `Ok` once the service has

@@ -20,6 +20,7 @@ pub struct SqsSink {
     queue_url: String,
     fifo: bool,
     max_in_flight: usize,
+    api_calls_per_sec: f64,
     rt: LocalRuntime,
 }
 
@@ -63,6 +64,7 @@ impl SqsSink {
         config: &aws_config::SdkConfig,
         queue_url: &str,
         max_in_flight: usize,
+        api_calls_per_sec: f64,
     ) -> SqsSink {
         let fifo = queue_url.ends_with(".fifo");
         SqsSink {
@@ -71,6 +73,7 @@ impl SqsSink {
             queue_url: queue_url.to_owned(),
             fifo,
             max_in_flight: if fifo { 1 } else { max_in_flight },
+            api_calls_per_sec,
             rt: LocalRuntime::default(),
         }
     }
@@ -152,11 +155,20 @@ impl Sink for SqsSink {
             })
             .collect();
         let positions: Vec<Vec<usize>> = calls.iter().map(|(p, _)| p.clone()).collect();
+        // The in-flight formula: as many calls as pending, within the rate
+        // limit and the configured bound.
+        let in_flight_now = fpolicy_poll::model::concurrency(
+            positions.len() as u64,
+            self.api_calls_per_sec,
+            1.0,
+            self.max_in_flight as u32,
+        ) as usize;
+        out.in_flight = in_flight_now;
         let client = self.client.clone();
         let url = self.queue_url.clone();
         let results = self
             .rt
-            .block_on(in_flight(calls, self.max_in_flight, move |(_, batch)| {
+            .block_on(in_flight(calls, in_flight_now, move |(_, batch)| {
                 client
                     .send_message_batch()
                     .queue_url(url.clone())
