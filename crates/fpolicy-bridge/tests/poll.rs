@@ -292,3 +292,54 @@ async fn an_unreachable_bucket_is_reported_and_never_stops_fpolicy() {
     drop(c);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test.sh starts it"]
+async fn poll_once_prints_what_it_finds_and_changes_nothing() {
+    let s3 = s3().await;
+    let bucket = bucket_name("once");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    put(&s3, &bucket, "legal/a.pdf", "v1").await;
+    put(&s3, &bucket, "legal/b.txt", "filtered").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\n[trigger]\nmode = \"polling\"\n[[poll]]\nname = \"legal\"\nbucket = \"{bucket}\"\nprefix = \"legal/\"\nsuffixes = [\".pdf\"]\nvolume_name = \"vol1\"\nsvm_name = \"svm1\"\nendpoint_url = \"{}\"\n",
+            dir.path().join("data"),
+            moto()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_fpolicy-bridge"))
+                .args(["poll", "once", "--config"])
+                .arg(&cfg)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        (lines[0]["change"].as_str(), lines[0]["file_path"].as_str()),
+        (Some("create"), Some("/legal/a.pdf"))
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("baseline"));
+    // A dry run: nothing stored, so a second run reports the same.
+    assert!(!dir.path().join("data/poll/legal.state").exists());
+    let again = run().await.unwrap();
+    assert_eq!(again.stdout, out.stdout);
+}
