@@ -14,6 +14,7 @@ fi
 events=$(mktemp)
 trap 'rm -f "$events"' EXIT
 cargo run --quiet -p fpolicy-event --example emit-events > "$events"
+cargo run --quiet -p fpolicy-bridge --example emit-poll-events >> "$events"
 seed=${FPOLICY_SEED_SCHEMA:-../shared/fpolicy-reference/seed-event-schema.json}
 "$venv/bin/python" - "$events" docs/event.schema.json "$seed" <<'PY'
 import json, os, sys

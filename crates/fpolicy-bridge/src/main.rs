@@ -76,6 +76,21 @@ struct OntapArgs {
     /// Do not verify the cluster certificate (logged as a warning).
     #[arg(long, global = true)]
     insecure: bool,
+    /// FPolicy policy name (ontap.policy).
+    #[arg(long, global = true)]
+    policy: Option<String>,
+    /// FPolicy engine name (ontap.engine).
+    #[arg(long, global = true)]
+    engine: Option<String>,
+    /// Event name prefix (ontap.event_prefix).
+    #[arg(long, global = true)]
+    event_prefix: Option<String>,
+    /// Port ONTAP connects to (ontap.port; default: server.listen's port).
+    #[arg(long, global = true)]
+    port: Option<u16>,
+    /// Seconds to wait for ONTAP (ontap.timeout_secs).
+    #[arg(long, global = true)]
+    timeout: Option<u64>,
     #[command(subcommand)]
     command: OntapCommand,
 }
@@ -459,6 +474,21 @@ fn ontap_command(args: OntapArgs) -> anyhow::Result<()> {
         o.ca_bundle = v;
     }
     o.insecure |= args.insecure;
+    if let Some(v) = args.policy {
+        o.policy = v;
+    }
+    if let Some(v) = args.engine {
+        o.engine = v;
+    }
+    if let Some(v) = args.event_prefix {
+        o.event_prefix = v;
+    }
+    if let Some(v) = args.port {
+        o.port = v;
+    }
+    if let Some(v) = args.timeout {
+        o.timeout_secs = v;
+    }
     cfg.validate()?;
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -87,6 +87,32 @@ async fn register_status_servers_and_unregister() {
     );
     let out = run(&["unregister"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("deleted engine fpolicy_bridge"));
+    // Names and port from the command line.
+    let out = run(&[
+        "register",
+        "--server",
+        "127.0.0.1",
+        "--policy",
+        "p2",
+        "--engine",
+        "e2",
+        "--event-prefix",
+        "ev2",
+        "--port",
+        &port.to_string(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        let st = c.fake.state.lock().unwrap();
+        assert_eq!(st.policies["p2"]["engine"]["name"], "e2");
+        assert!(st.events.contains_key("ev2_cifs"));
+        assert_eq!(st.engines["e2"]["port"], port);
+    }
     // Wrong credentials: ONTAP's 401.
     std::fs::write(&c.password_file, "nope").unwrap();
     let out = run(&["status"]).await;
