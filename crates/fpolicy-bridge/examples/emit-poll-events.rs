@@ -10,6 +10,7 @@ fn main() {
         name: "legal".into(),
         bucket: "my-ap-alias-s3alias".into(),
         prefix: "legal/".into(),
+        prefixes: vec![],
         suffixes: vec![".pdf".into()],
         volume_name: "vol1".into(),
         svm_name: "svm1".into(),

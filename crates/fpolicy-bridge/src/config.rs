@@ -224,6 +224,10 @@ pub struct TriggerConfig {
     pub recent_events: usize,
     /// Savings model: USD per 1,000 LIST requests.
     pub list_price_per_1000: f64,
+    /// LIST calls per second a poll may make (0 = no limit), and the most
+    /// prefixes listed at once: the inputs of the concurrency formula.
+    pub list_calls_per_sec: f64,
+    pub max_concurrent_prefixes: u32,
 }
 
 impl Default for TriggerConfig {
@@ -233,6 +237,8 @@ impl Default for TriggerConfig {
             clock_skew_secs: 120,
             recent_events: 1_000_000,
             list_price_per_1000: 0.005,
+            list_calls_per_sec: 0.0,
+            max_concurrent_prefixes: 4,
         }
     }
 }
@@ -255,6 +261,10 @@ pub struct PollConfig {
     pub bucket: String,
     #[serde(default)]
     pub prefix: String,
+    /// Several prefixes (instead of `prefix`), listed concurrently; none
+    /// may start with another.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
     #[serde(default)]
     pub suffixes: Vec<String>,
     pub volume_name: String,
@@ -309,6 +319,15 @@ impl PollConfig {
             .validate()
             .map_err(|e| format!("poll {:?}: {e}", self.name))?;
         Ok(schedule)
+    }
+
+    /// The prefixes to list (`prefix` alone, or `prefixes`).
+    pub fn prefixes(&self) -> Vec<String> {
+        if self.prefixes.is_empty() {
+            vec![self.prefix.clone()]
+        } else {
+            self.prefixes.clone()
+        }
     }
 
     /// The interval the savings model compares against.
@@ -813,6 +832,25 @@ impl Config {
                 ));
             }
             p.schedule().map_err(ConfigError::Invalid)?;
+            if !p.prefixes.is_empty() && !p.prefix.is_empty() {
+                return bad(format!(
+                    "poll {:?}: give prefix or prefixes, not both",
+                    p.name
+                ));
+            }
+            for a in &p.prefixes {
+                if p.prefixes
+                    .iter()
+                    .filter(|b| b.starts_with(a.as_str()))
+                    .count()
+                    > 1
+                {
+                    return bad(format!(
+                        "poll {:?}: prefix {a:?} contains another prefix of the list",
+                        p.name
+                    ));
+                }
+            }
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level must not be empty".into());

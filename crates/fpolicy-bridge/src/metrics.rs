@@ -528,6 +528,12 @@ impl Metrics {
                 |m| m.savings_millicents.load(Relaxed) as f64 / 100_000.0,
             ),
             (
+                "poll_prefixes_in_flight",
+                "gauge",
+                "Prefixes listed at once in the last cycle: max(1, min(prefixes, list_calls_per_sec, max_concurrent_prefixes)).",
+                |m| m.prefixes_in_flight.load(Relaxed) as f64,
+            ),
+            (
                 "poll_up",
                 "gauge",
                 "1 after a successful cycle, 0 after a failed one.",

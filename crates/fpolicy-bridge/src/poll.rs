@@ -38,6 +38,8 @@ pub struct PollMetrics {
     pub next_run_unix: AtomicU64,
     /// Estimated USD per month saved by the schedule, in millidollars.
     pub savings_millicents: AtomicU64,
+    /// Prefixes listed at once in the last cycle (the concurrency formula).
+    pub prefixes_in_flight: AtomicU64,
     pub up: AtomicU64,
 }
 
@@ -116,27 +118,45 @@ pub struct PollContext {
 
 /// Runs one cycle. With `dry_run`, prints nothing, stores nothing, emits
 /// nothing: the changes are returned for `poll once`.
-pub async fn run_cycle(
-    ctx: &PollContext,
+/// One prefix's part of a cycle: its listing merged with its own state.
+struct PrefixScan {
+    pages: u64,
+    objects: u64,
+    baseline: bool,
+    changes: Vec<Change>,
+    writer: Option<StateWriter>,
+}
+
+/// The state file of a prefix: the poll's name when it has one prefix,
+/// else the name plus the prefix's position (prefixes are listed in their
+/// configured order).
+fn state_name(p: &PollConfig, index: usize) -> String {
+    if p.prefixes().len() == 1 {
+        p.name.clone()
+    } else {
+        format!("{}.{index}", p.name)
+    }
+}
+
+async fn scan_prefix(
+    dir: &std::path::Path,
+    state: &str,
     p: &PollConfig,
+    prefix: &str,
     client: &aws_sdk_s3::Client,
     dry_run: bool,
-) -> anyhow::Result<(CycleReport, Vec<Change>)> {
-    let dir = ctx.cfg.poll_dir();
-    let baseline = !exists(&dir, &p.name);
-    let mut report = CycleReport {
-        baseline,
-        ..CycleReport::default()
-    };
-    let mut reader = StateReader::open(&dir, &p.name)?;
+) -> anyhow::Result<PrefixScan> {
+    let baseline = !exists(dir, state);
+    let mut reader = StateReader::open(dir, state)?;
     let mut writer = if dry_run {
         None
     } else {
-        Some(StateWriter::create(&dir, &p.name)?)
+        Some(StateWriter::create(dir, state)?)
     };
     let mut changes = Vec::new();
     let mut write_error = None;
-    {
+    let mut objects = 0;
+    let pages = {
         let mut merger = Merger::new(&mut reader);
         let mut on_change = |c: Change| changes.push(c);
         let mut keep = |o: &fpolicy_poll::state::ObjectState| {
@@ -146,8 +166,7 @@ pub async fn run_cycle(
                 write_error.get_or_insert(e);
             }
         };
-        let mut objects = 0;
-        report.pages = fpolicy_poll::s3::list(client, &p.bucket, &p.prefix, &p.suffixes, |page| {
+        let pages = fpolicy_poll::s3::list(client, &p.bucket, prefix, &p.suffixes, |page| {
             for o in page {
                 objects += 1;
                 merger.push(o, &mut on_change, &mut keep);
@@ -155,15 +174,77 @@ pub async fn run_cycle(
         })
         .await?;
         merger.finish(&mut on_change);
-        report.objects = objects;
-    }
+        pages
+    };
     if let Some(e) = reader.error.take() {
         return Err(e.into());
     }
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    for c in &changes {
+    Ok(PrefixScan {
+        pages,
+        objects,
+        baseline,
+        changes,
+        writer,
+    })
+}
+
+/// Runs one cycle. With `dry_run`, stores nothing and emits nothing: the
+/// changes are returned for `poll once`. The poll's prefixes are listed
+/// concurrently, as many at once as the concurrency formula allows.
+pub async fn run_cycle(
+    ctx: &PollContext,
+    p: &PollConfig,
+    client: &aws_sdk_s3::Client,
+    dry_run: bool,
+) -> anyhow::Result<(CycleReport, Vec<Change>)> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let dir = ctx.cfg.poll_dir();
+    let prefixes = p.prefixes();
+    let at_once = fpolicy_poll::model::concurrency(
+        prefixes.len() as u64,
+        ctx.cfg.trigger.list_calls_per_sec,
+        1.0,
+        ctx.cfg.trigger.max_concurrent_prefixes,
+    ) as usize;
+    ctx.metrics
+        .prefixes_in_flight
+        .store(at_once as u64, Relaxed);
+    let mut scans: Vec<Option<PrefixScan>> = (0..prefixes.len()).map(|_| None).collect();
+    let mut running = FuturesUnordered::new();
+    let mut next = 0;
+    loop {
+        while running.len() < at_once && next < prefixes.len() {
+            let (i, prefix, state) = (next, prefixes[next].clone(), state_name(p, next));
+            let dir = dir.clone();
+            running.push(async move {
+                (
+                    i,
+                    scan_prefix(&dir, &state, p, &prefix, client, dry_run).await,
+                )
+            });
+            next += 1;
+        }
+        match running.next().await {
+            Some((i, scan)) => scans[i] = Some(scan?),
+            None => break,
+        }
+    }
+    let mut report = CycleReport::default();
+    let mut changes = Vec::new();
+    let mut writers = Vec::new();
+    for scan in scans.into_iter().flatten() {
+        report.pages += scan.pages;
+        report.objects += scan.objects;
+        report.baseline |= scan.baseline;
+        // A prefix seen for the first time is a baseline (unless emit_existing).
+        let emit_this = !scan.baseline || p.emit_existing;
+        changes.extend(scan.changes.into_iter().map(|c| (c, emit_this)));
+        writers.extend(scan.writer);
+    }
+    for (c, _) in &changes {
         match c.kind {
             ChangeKind::Create => report.created += 1,
             ChangeKind::Write => report.written += 1,
@@ -171,15 +252,17 @@ pub async fn run_cycle(
         }
     }
     if dry_run {
-        return Ok((report, changes));
+        return Ok((report, changes.into_iter().map(|(c, _)| c).collect()));
     }
-    let emit = !baseline || p.emit_existing;
     let hybrid = ctx.cfg.trigger.mode == TriggerMode::Hybrid;
     let skew = ctx.cfg.trigger.clock_skew_secs;
     let mut batch = IngestBatch::default();
     let mut scratch = Vec::new();
-    if emit {
-        for c in &changes {
+    {
+        for (c, emit) in &changes {
+            if !emit {
+                continue;
+            }
             let mut event = change_event(p, c);
             if hybrid && let Some(recent) = &ctx.recent {
                 let covered = recent.lock().unwrap_or_else(|e| e.into_inner()).covers(
@@ -223,10 +306,10 @@ pub async fn run_cycle(
             .map_err(|_| anyhow::anyhow!("the spool did not confirm the poll's events in 60 s (full?); the cycle will be repeated"))?
             .ok_or_else(|| anyhow::anyhow!("the spool dropped the poll's events; the cycle will be repeated"))?;
     }
-    if let Some(w) = writer {
+    for w in writers {
         w.commit()?;
     }
-    Ok((report, changes))
+    Ok((report, changes.into_iter().map(|(c, _)| c).collect()))
 }
 
 /// One poller: runs at start, then on its schedule, until shutdown.

@@ -42,6 +42,7 @@ fn poll_config(bucket: &str) -> PollConfig {
         name: "legal".into(),
         bucket: bucket.into(),
         prefix: "legal/".into(),
+        prefixes: vec![],
         suffixes: vec![".pdf".into()],
         volume_name: "vol1".into(),
         svm_name: "svm1".into(),
@@ -342,4 +343,48 @@ async fn poll_once_prints_what_it_finds_and_changes_nothing() {
     assert!(!dir.path().join("data/poll/legal.state").exists());
     let again = run().await.unwrap();
     assert_eq!(again.stdout, out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test.sh starts it"]
+async fn several_prefixes_are_listed_at_once_each_with_its_state() {
+    let s3 = s3().await;
+    let bucket = bucket_name("px");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut poll = poll_config(&bucket);
+    poll.prefix = String::new();
+    poll.prefixes = vec!["legal/".into(), "finance/".into(), "hr/".into()];
+    let mut cfg = config(dir.path(), TriggerMode::Polling, poll);
+    cfg.trigger.max_concurrent_prefixes = 2;
+    let mut server = TestServer::start(cfg).await;
+    assert!(eventually(20, async || cycles(&server).await >= 1.0).await);
+    assert_eq!(
+        server
+            .metric("fpolicy_poll_prefixes_in_flight{poll=\"legal\"}")
+            .await,
+        2.0,
+        "min(3 prefixes, bound 2)"
+    );
+    put(&s3, &bucket, "legal/a.pdf", "1").await;
+    put(&s3, &bucket, "finance/b.pdf", "1").await;
+    put(&s3, &bucket, "hr/c.pdf", "1").await;
+    put(&s3, &bucket, "other/d.pdf", "not polled").await;
+    assert!(
+        eventually(20, async || server
+            .metric("fpolicy_poll_events_total{poll=\"legal\"}")
+            .await
+            == 3.0)
+        .await
+    );
+    server.stop().await;
+    let mut paths: Vec<String> = poll_events(dir.path())
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/finance/b.pdf", "/hr/c.pdf", "/legal/a.pdf"]);
+    for i in 0..3 {
+        assert!(dir.path().join(format!("poll/legal.{i}.state")).exists());
+    }
 }
