@@ -1,0 +1,3 @@
+pub mod report;
+pub mod rules;
+pub mod tree;
