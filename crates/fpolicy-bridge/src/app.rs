@@ -299,6 +299,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     ));
     let drain = Duration::from_secs(cfg.shutdown.drain_timeout_secs);
     let task_metrics = metrics.clone();
+    if cfg.cloudwatch.emf {
+        tokio::spawn(crate::emf::run(
+            cfg.cloudwatch.namespace.clone(),
+            cfg.cloudwatch.service.clone(),
+            metrics.clone(),
+            Duration::from_secs(cfg.cloudwatch.interval_secs.max(1)),
+        ));
+    }
     // Self-registration; on a stop, the instance leaves the engine before
     // its sessions close, so ONTAP sends to the other instances.
     let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();

@@ -48,6 +48,7 @@ pub struct Config {
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
     pub ontap: OntapSettings,
+    pub cloudwatch: CloudWatchConfig,
     pub trigger: TriggerConfig,
     /// `[[poll]]` tables.
     #[serde(rename = "poll")]
@@ -199,6 +200,28 @@ fn default_detail_type() -> String {
 }
 fn default_in_flight() -> usize {
     8
+}
+
+/// `[cloudwatch]`: Embedded Metric Format lines for CloudWatch alarms.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudWatchConfig {
+    pub emf: bool,
+    pub namespace: String,
+    /// The `Service` dimension.
+    pub service: String,
+    pub interval_secs: u64,
+}
+
+impl Default for CloudWatchConfig {
+    fn default() -> Self {
+        CloudWatchConfig {
+            emf: false,
+            namespace: "FPolicyBridge".into(),
+            service: "fpolicy-bridge".into(),
+            interval_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -486,6 +509,7 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             routes: Vec::new(),
             ontap: OntapSettings::default(),
+            cloudwatch: CloudWatchConfig::default(),
             trigger: TriggerConfig::default(),
             polls: Vec::new(),
             log: LogConfig {

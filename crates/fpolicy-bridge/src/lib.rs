@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod cidr;
 pub mod config;
+pub mod emf;
 pub mod ingest;
 pub mod metrics;
 pub mod ontap;

@@ -140,6 +140,19 @@ enum RoutesCommand {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// The routes as CloudFormation AWS::Events::Rule resources (JSON, valid
+    /// in YAML templates too), so bus-side and in-process routing come from
+    /// one source.
+    Cloudformation {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Logical id of the event bus in the template.
+        #[arg(long, default_value = "EventBus")]
+        bus: String,
+        /// Logical id of the rules' target (its Arn attribute is used).
+        #[arg(long, default_value = "UseCaseQueue")]
+        target: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -236,9 +249,14 @@ struct QueryArgs {
 }
 
 fn load(common: &CommonArgs) -> anyhow::Result<Config> {
-    let mut cfg = match &common.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
+    // A file, else the TOML itself in FPOLICY_BRIDGE_CONFIG_TOML (how the
+    // CloudFormation template passes the configuration it generates).
+    let mut cfg = match (&common.config, std::env::var("FPOLICY_BRIDGE_CONFIG_TOML")) {
+        (Some(path), _) => Config::load(path)?,
+        (None, Ok(text)) => {
+            Config::parse(&text, std::path::Path::new("$FPOLICY_BRIDGE_CONFIG_TOML"))?
+        }
+        (None, Err(_)) => Config::default(),
     };
     cfg.apply(&Overrides {
         data_dir: common.data_dir.clone(),
@@ -339,6 +357,14 @@ fn main() -> std::process::ExitCode {
         Command::Routes {
             command: RoutesCommand::EventbridgePatterns { common },
         } => routes_patterns(&common),
+        Command::Routes {
+            command:
+                RoutesCommand::Cloudformation {
+                    common,
+                    bus,
+                    target,
+                },
+        } => routes_cloudformation(&common, &bus, &target),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -622,4 +648,59 @@ fn poll_once(common: &CommonArgs, only: Option<&str>) -> anyhow::Result<()> {
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+/// `Legal-compliance` → `LegalCompliance` (a CloudFormation logical id).
+fn logical_id(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn routes_cloudformation(common: &CommonArgs, bus: &str, target: &str) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    cfg.validate()?;
+    let router = cfg.router()?;
+    let mut resources = serde_json::Map::new();
+    for route in router.routes() {
+        let source = cfg
+            .cloud_sinks
+            .iter()
+            .find(|c| {
+                route.sinks.contains(&c.name)
+                    && c.kind == fpolicy_bridge::config::CloudSinkType::Eventbridge
+            })
+            .map(|c| (c.source.clone(), c.detail_type.clone()))
+            .unwrap_or_else(|| ("fsxn.fpolicy".into(), "FPolicy File Operation".into()));
+        let (pattern, warnings) =
+            fpolicy_event::route::eventbridge_pattern(route, &source.0, &source.1);
+        for w in warnings {
+            eprintln!("note: {w}");
+        }
+        let id = logical_id(&route.name);
+        resources.insert(
+            format!("Route{id}Rule"),
+            serde_json::json!({
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Description": format!("fpolicy-bridge route {}", route.name),
+                    "EventBusName": {"Ref": bus},
+                    "EventPattern": pattern,
+                    "State": "ENABLED",
+                    "Targets": [{"Id": id, "Arn": {"Fn::GetAtt": [target, "Arn"]}}]
+                }
+            }),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({"Resources": resources}))?
+    );
+    Ok(())
 }

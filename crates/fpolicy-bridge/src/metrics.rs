@@ -208,6 +208,12 @@ impl Metrics {
             .clone()
     }
 
+    /// Every sink's metrics.
+    pub fn sink_snapshot(&self) -> Vec<(String, Arc<SinkMetrics>)> {
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// Polls whose last cycle failed.
     pub fn polls_down(&self) -> Vec<String> {
         self.polls

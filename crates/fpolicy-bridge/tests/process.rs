@@ -428,3 +428,38 @@ fn query_filters_by_time_prefix_and_operation_and_spool_stats_reports() {
     let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(v["records"], 0);
 }
+
+#[test]
+fn routes_as_cloudformation_rules_and_config_from_the_environment() {
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/use-cases.toml");
+    let out = Command::new(BIN)
+        .args(["routes", "cloudformation", "--config", cfg])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = v["Resources"].as_object().unwrap();
+    assert_eq!(rules.len(), 17, "one rule per use case");
+    let legal = &rules["RouteLegalComplianceRule"];
+    assert_eq!(legal["Type"], "AWS::Events::Rule");
+    assert_eq!(legal["Properties"]["EventBusName"]["Ref"], "EventBus");
+    assert_eq!(
+        legal["Properties"]["EventPattern"]["detail"]["operation_type"],
+        serde_json::json!(["create", "write", "rename", "delete"])
+    );
+    // The whole configuration can come from FPOLICY_BRIDGE_CONFIG_TOML.
+    let out = Command::new(BIN)
+        .args(["routes", "test", "/legal/a.pdf", "--op", "create"])
+        .env(
+            "FPOLICY_BRIDGE_CONFIG_TOML",
+            std::fs::read_to_string(cfg).unwrap(),
+        )
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["routes"], serde_json::json!(["legal-compliance"]));
+}
