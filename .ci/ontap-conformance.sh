@@ -5,16 +5,13 @@
 # nesting, enum values, unknown fields refused. PATCH bodies are partial.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv-ci
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -c 'import netapp_ontap' 2>/dev/null || "$venv/bin/pip" install --quiet netapp-ontap
+source .ci/python-env.sh
+python_env .venv-ci 'jsonschema>=4.18' rfc3339-validator netapp-ontap cfn-lint
 bodies=$(mktemp)
 trap 'rm -f "$bodies"' EXIT
 FPOLICY_ONTAP_BODIES="$bodies" cargo test --quiet -p fpolicy-ontap --test register >/dev/null
 FPOLICY_ONTAP_BODIES="$bodies" cargo test --quiet -p fpolicy-bridge --test ontap --test ontap_cli >/dev/null
-"$venv/bin/python" - "$bodies" <<'PY'
+"$PY" - "$bodies" <<'PY'
 import json, sys
 from netapp_ontap.resources.fpolicy_engine import FpolicyEngineSchema
 from netapp_ontap.resources.fpolicy_event import FpolicyEventSchema

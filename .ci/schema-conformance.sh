@@ -6,17 +6,14 @@
 #     when that reference is present (override with FPOLICY_SEED_SCHEMA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv-ci
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet 'jsonschema>=4.18' rfc3339-validator
-fi
+source .ci/python-env.sh
+python_env .venv-ci 'jsonschema>=4.18' rfc3339-validator netapp-ontap cfn-lint
 events=$(mktemp)
 trap 'rm -f "$events"' EXIT
 cargo run --quiet -p fpolicy-event --example emit-events > "$events"
 cargo run --quiet -p fpolicy-bridge --example emit-poll-events >> "$events"
 seed=${FPOLICY_SEED_SCHEMA:-../shared/fpolicy-reference/seed-event-schema.json}
-"$venv/bin/python" - "$events" docs/event.schema.json "$seed" <<'PY'
+"$PY" - "$events" docs/event.schema.json "$seed" <<'PY'
 import json, os, sys
 from jsonschema import Draft7Validator, FormatChecker
 events_path, own_path, seed_path = sys.argv[1:4]

@@ -20,15 +20,13 @@ if ! command -v xmllint >/dev/null 2>&1; then
   fi
 fi
 
-venv=.venv-moto
-if [[ ! -x $venv/bin/moto_server ]]; then
-  echo "test.sh: installing moto server into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet 'moto[server]'
-fi
+source .ci/python-env.sh
+echo "test.sh: moto server environment (.venv-moto; installed on first use)"
+python_env .venv-moto 'moto[server]'
+MOTO_PY=$PY
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+"$MOTO_PY" -m moto.server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
 log="$(mktemp)"
 trap 'kill "$moto_pid" 2>/dev/null; rm -f "$log"' EXIT

@@ -1,0 +1,26 @@
+# Sourced by the test and check scripts: `python_env DIR PACKAGE...` makes
+# `$PY` a Python that can import the packages, installed into DIR once.
+# A virtualenv when the machine can make one; otherwise (no ensurepip)
+# `pip install --target` and a PYTHONPATH wrapper, so a bare Python with pip
+# is enough.
+python_env() {
+  local dir=$1
+  shift
+  local want="$*"
+  if [ -x "$dir/python" ] && [ "$(cat "$dir/.packages" 2>/dev/null)" = "$want" ]; then
+    PY="$dir/python"
+    return
+  fi
+  rm -rf "$dir"
+  if python3 -m venv "$dir/venv" >/dev/null 2>&1; then
+    "$dir/venv/bin/pip" install --quiet "$@"
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$dir/venv/bin/python" > "$dir/python"
+  else
+    mkdir -p "$dir/site"
+    python3 -m pip install --quiet --target "$dir/site" "$@"
+    printf '#!/bin/sh\nPYTHONPATH="%s${PYTHONPATH:+:$PYTHONPATH}" exec python3 "$@"\n' "$dir/site" > "$dir/python"
+  fi
+  chmod +x "$dir/python"
+  echo "$want" > "$dir/.packages"
+  PY="$dir/python"
+}
