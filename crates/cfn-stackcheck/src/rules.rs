@@ -302,10 +302,8 @@ impl<'a> Checker<'a> {
             .unwrap_or_default();
         // Account ids and partitions everywhere (comments are not in the tree).
         let mut all = Vec::new();
-        for (k, v) in root.entries() {
-            if k.name != "Description" && k.name != "Metadata" {
-                Self::strings(v, &mut all);
-            }
+        for (_, v) in root.entries() {
+            Self::strings(v, &mut all);
         }
         let all: Vec<Node> = all.into_iter().cloned().collect();
         for n in &all {
