@@ -80,6 +80,55 @@ pub fn plan_calls(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
     (calls, too_large)
 }
 
+/// A delivery's entries grouped into calls.
+pub struct Planned<E> {
+    /// (positions in the batch, entries) per call.
+    pub calls: Vec<(Vec<usize>, Vec<E>)>,
+    pub positions: Vec<Vec<usize>>,
+    /// Calls to keep in flight: `max(1, min(calls, api_calls_per_sec, max_in_flight))`.
+    pub in_flight: usize,
+}
+
+/// Groups `entries` (each with its size and its position in the batch)
+/// into calls within the service limits, rejects the ones too large for any
+/// call (`too_large` is the reason) into `out`, and sizes the concurrency.
+pub fn plan<E>(
+    entries: Vec<E>,
+    sizes: &[usize],
+    index: &[usize],
+    too_large: &str,
+    api_calls_per_sec: f64,
+    max_in_flight: usize,
+    out: &mut super::Delivered,
+) -> Planned<E> {
+    let mut entries: Vec<Option<E>> = entries.into_iter().map(Some).collect();
+    let (groups, big) = plan_calls(sizes);
+    for k in big {
+        out.failures
+            .push((index[k], EntryFailure::Reject(too_large.to_owned())));
+    }
+    let calls: Vec<(Vec<usize>, Vec<E>)> = groups
+        .into_iter()
+        .map(|ks| {
+            let batch = ks.iter().filter_map(|&k| entries[k].take()).collect();
+            (ks.iter().map(|&k| index[k]).collect(), batch)
+        })
+        .collect();
+    let positions = calls.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    let in_flight = fpolicy_poll::model::concurrency(
+        calls.len() as u64,
+        api_calls_per_sec,
+        1.0,
+        max_in_flight as u32,
+    ) as usize;
+    out.in_flight = in_flight;
+    Planned {
+        calls,
+        positions,
+        in_flight,
+    }
+}
+
 /// Runs `call` for every item with at most `in_flight` at once; results in
 /// completion order, each with the item's position. The calls are polled
 /// on the caller's thread (the sink's), not spawned: fewer cross-thread

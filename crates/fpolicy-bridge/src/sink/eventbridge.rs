@@ -7,7 +7,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use fpolicy_event::Emitted;
 
 use super::aws::{
-    LocalRuntime, call_error, in_flight, is_throttling_code, plan_calls, settle_calls,
+    LocalRuntime, Planned, call_error, in_flight, is_throttling_code, plan, settle_calls,
 };
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
@@ -72,7 +72,7 @@ impl Sink for EventBridgeSink {
 
     fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
         let mut out = Delivered::default();
-        let mut entries: Vec<Option<PutEventsRequestEntry>> = Vec::with_capacity(events.len());
+        let mut entries: Vec<PutEventsRequestEntry> = Vec::with_capacity(events.len());
         let mut sizes = Vec::with_capacity(events.len());
         let mut index = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
@@ -81,7 +81,7 @@ impl Sink for EventBridgeSink {
                     .push((i, EntryFailure::Reject("event is not UTF-8".into())));
                 continue;
             };
-            entries.push(Some(
+            entries.push(
                 PutEventsRequestEntry::builder()
                     .source(&self.source)
                     .detail_type(&self.detail_type)
@@ -92,35 +92,24 @@ impl Sink for EventBridgeSink {
                             .unwrap_or(aws_smithy_types::DateTime::from_secs(0)),
                     )
                     .build(),
-            ));
+            );
             // EventBridge counts source, detail-type and detail (and 14 bytes of time).
             sizes.push(detail.len() + self.source.len() + self.detail_type.len() + 14);
             index.push(i);
         }
-        let (calls, too_large) = plan_calls(&sizes);
-        for k in too_large {
-            out.failures.push((
-                index[k],
-                EntryFailure::Reject("larger than EventBridge's 256 KB entry limit".into()),
-            ));
-        }
-        let calls: Vec<(Vec<usize>, Vec<PutEventsRequestEntry>)> = calls
-            .into_iter()
-            .map(|ks| {
-                let batch = ks.iter().filter_map(|&k| entries[k].take()).collect();
-                (ks.iter().map(|&k| index[k]).collect(), batch)
-            })
-            .collect();
-        let positions: Vec<Vec<usize>> = calls.iter().map(|(p, _)| p.clone()).collect();
-        // The in-flight formula: as many calls as pending, within the rate
-        // limit and the configured bound.
-        let in_flight_now = fpolicy_poll::model::concurrency(
-            positions.len() as u64,
+        let Planned {
+            calls,
+            positions,
+            in_flight: in_flight_now,
+        } = plan(
+            entries,
+            &sizes,
+            &index,
+            "larger than EventBridge's 256 KB entry limit",
             self.api_calls_per_sec,
-            1.0,
-            self.max_in_flight as u32,
-        ) as usize;
-        out.in_flight = in_flight_now;
+            self.max_in_flight,
+            &mut out,
+        );
         let client = self.client.clone();
         let results = self
             .rt

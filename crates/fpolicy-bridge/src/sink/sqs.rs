@@ -10,7 +10,7 @@ use fpolicy_event::Emitted;
 use serde::Deserialize;
 
 use super::aws::{
-    LocalRuntime, call_error, in_flight, is_throttling_code, plan_calls, settle_calls,
+    LocalRuntime, Planned, call_error, in_flight, is_throttling_code, plan, settle_calls,
 };
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
@@ -133,37 +133,26 @@ impl Sink for SqsSink {
         for (i, e) in events.iter().enumerate() {
             match self.entry(i, e) {
                 Ok((entry, size)) => {
-                    entries.push(Some(entry));
+                    entries.push(entry);
                     sizes.push(size);
                     index.push(i);
                 }
                 Err(why) => out.failures.push((i, EntryFailure::Reject(why))),
             }
         }
-        let (calls, too_large) = plan_calls(&sizes);
-        for k in too_large {
-            out.failures.push((
-                index[k],
-                EntryFailure::Reject("larger than SQS's 256 KiB message limit".into()),
-            ));
-        }
-        let calls: Vec<(Vec<usize>, Vec<SendMessageBatchRequestEntry>)> = calls
-            .into_iter()
-            .map(|ks| {
-                let batch_entries = ks.iter().filter_map(|&k| entries[k].take()).collect();
-                (ks.iter().map(|&k| index[k]).collect(), batch_entries)
-            })
-            .collect();
-        let positions: Vec<Vec<usize>> = calls.iter().map(|(p, _)| p.clone()).collect();
-        // The in-flight formula: as many calls as pending, within the rate
-        // limit and the configured bound.
-        let in_flight_now = fpolicy_poll::model::concurrency(
-            positions.len() as u64,
+        let Planned {
+            calls,
+            positions,
+            in_flight: in_flight_now,
+        } = plan(
+            entries,
+            &sizes,
+            &index,
+            "larger than SQS's 256 KiB message limit",
             self.api_calls_per_sec,
-            1.0,
-            self.max_in_flight as u32,
-        ) as usize;
-        out.in_flight = in_flight_now;
+            self.max_in_flight,
+            &mut out,
+        );
         let client = self.client.clone();
         let url = self.queue_url.clone();
         let results = self
