@@ -14,8 +14,34 @@ else
   echo "deploy-checks: cfn-lint: ${#templates[@]} templates, no findings"
   cargo run --quiet -p cfn-stackcheck -- "${templates[@]}"
 fi
+# The use-case rules are generated from the routes: regenerate and compare.
+cargo build --quiet -p fpolicy-bridge
+rules=deploy/cloudformation/use-case-rules.json
+if ! diff -q <(target/debug/fpolicy-bridge routes cloudformation --config examples/use-cases.toml 2>/dev/null) "$rules" >/dev/null; then
+  echo "deploy-checks: $rules is stale: run fpolicy-bridge routes cloudformation --config examples/use-cases.toml > $rules" >&2
+  exit 1
+fi
+echo "deploy-checks: $rules matches the routes of examples/use-cases.toml"
+
+# Deploy the queue, DLQ, bus and rules into moto's CloudFormation.
+work=$(mktemp -d)
+"$PY" .ci/cfn-extract.py deploy/cloudformation/fpolicy-bridge.yaml "$work/messaging.json"
+python_env .venv-moto 'moto[server]'
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PY" -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+for _ in $(seq 100); do
+  "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null && break
+  sleep 0.2
+done
+if ! "$PY" .ci/cfn-moto-deploy.py "http://127.0.0.1:$port" "$work/messaging.json" "$rules"; then
+  kill "$moto_pid"
+  exit 1
+fi
+kill "$moto_pid"
+rm -rf "$work"
+
 if command -v systemd-analyze >/dev/null 2>&1; then
-  cargo build --quiet -p fpolicy-bridge
   dir=$(mktemp -d)
   trap 'rm -rf "$dir"' EXIT
   sed "s|/usr/local/bin/fpolicy-bridge|$PWD/target/debug/fpolicy-bridge|g" deploy/systemd/fpolicy-bridge.service > "$dir/fpolicy-bridge.service"

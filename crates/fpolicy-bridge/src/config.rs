@@ -371,6 +371,8 @@ pub struct OntapSettings {
     /// `https://<cluster management address>`; empty = no ONTAP access.
     pub cluster_url: String,
     pub username: String,
+    /// Or the environment variable holding the user name.
+    pub username_env: String,
     /// Environment variable holding the password (ECS injects Secrets
     /// Manager values as environment variables).
     pub password_env: String,
@@ -397,6 +399,8 @@ pub struct OntapSettings {
     pub persistent_store_volume: String,
     /// PEM bundle of the CA that issued the cluster certificate.
     pub ca_bundle: PathBuf,
+    /// Or the environment variable holding that PEM text.
+    pub ca_bundle_pem_env: String,
     /// Skip certificate verification (logged as a warning).
     pub insecure: bool,
     pub timeout_secs: u64,
@@ -421,6 +425,7 @@ impl Default for OntapSettings {
         OntapSettings {
             cluster_url: String::new(),
             username: String::new(),
+            username_env: String::new(),
             password_env: "ONTAP_PASSWORD".into(),
             password_file: PathBuf::new(),
             svm: String::new(),
@@ -446,6 +451,7 @@ impl Default for OntapSettings {
             persistent_store: String::new(),
             persistent_store_volume: String::new(),
             ca_bundle: PathBuf::new(),
+            ca_bundle_pem_env: String::new(),
             insecure: false,
             timeout_secs: 30,
             connect_timeout_secs: 60,
@@ -802,13 +808,11 @@ impl Config {
             if !scheme_ok {
                 return bad("ontap.cluster_url must start with https://".into());
             }
-            if o.username.is_empty() || o.svm.is_empty() {
-                return bad(
-                    "ontap.username and ontap.svm are required with ontap.cluster_url".into(),
-                );
+            if (o.username.is_empty() && o.username_env.is_empty()) || o.svm.is_empty() {
+                return bad("ontap.username (or ontap.username_env) and ontap.svm are required with ontap.cluster_url".into());
             }
-            if o.ca_bundle.as_os_str().is_empty() && !o.insecure {
-                return bad("ontap.ca_bundle is required (certificate verification is on); ontap.insecure = true turns it off".into());
+            if o.ca_bundle.as_os_str().is_empty() && o.ca_bundle_pem_env.is_empty() && !o.insecure {
+                return bad("ontap.ca_bundle (or ontap.ca_bundle_pem_env) is required (certificate verification is on); ontap.insecure = true turns it off".into());
             }
             for p in &o.protocols {
                 if !matches!(p.as_str(), "cifs" | "nfsv3" | "nfsv4") {

@@ -38,11 +38,27 @@ pub fn endpoint(cfg: &Config) -> Result<Endpoint, OntapError> {
             "set ontap.cluster_url (or --cluster-url)".into(),
         ));
     }
+    let from_env = |var: &str, what: &str| {
+        std::env::var(var).map_err(|_| {
+            OntapError::Config(format!("{what}: the environment variable {var} is not set"))
+        })
+    };
+    let username = if o.username_env.is_empty() {
+        o.username.clone()
+    } else {
+        from_env(&o.username_env, "ontap.username_env")?
+    };
+    let ca_pem = if o.ca_bundle_pem_env.is_empty() {
+        None
+    } else {
+        Some(from_env(&o.ca_bundle_pem_env, "ontap.ca_bundle_pem_env")?)
+    };
     Ok(Endpoint {
         url: o.cluster_url.clone(),
-        username: o.username.clone(),
+        username,
         password: password(cfg)?,
         ca_bundle: (!o.ca_bundle.as_os_str().is_empty()).then(|| o.ca_bundle.clone()),
+        ca_pem,
         insecure: o.insecure,
         timeout: Duration::from_secs(o.timeout_secs.max(1)),
     })

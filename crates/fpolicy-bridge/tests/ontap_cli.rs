@@ -113,6 +113,35 @@ async fn register_status_servers_and_unregister() {
         assert!(st.events.contains_key("ev2_cifs"));
         assert_eq!(st.engines["e2"]["port"], port);
     }
+    // User name and CA bundle from the environment (how the container gets them).
+    let env_cfg = dir.path().join("env.toml");
+    std::fs::write(
+        &env_cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[ontap]\ncluster_url = \"{}\"\nusername_env = \"TEST_ONTAP_USER\"\npassword_env = \"TEST_ONTAP_PASSWORD\"\nsvm = \"{SVM_NAME}\"\nca_bundle_pem_env = \"TEST_ONTAP_CA\"\n",
+            c.url
+        ),
+    )
+    .unwrap();
+    let ca = std::fs::read_to_string(&c.ca).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["ontap", "--config"])
+            .arg(&env_cfg)
+            .arg("status")
+            .env("TEST_ONTAP_USER", USER)
+            .env("TEST_ONTAP_PASSWORD", PASSWORD)
+            .env("TEST_ONTAP_CA", ca)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Wrong credentials: ONTAP's 401.
     std::fs::write(&c.password_file, "nope").unwrap();
     let out = run(&["status"]).await;

@@ -446,7 +446,9 @@ fn routes_as_cloudformation_rules_and_config_from_the_environment() {
     assert_eq!(rules.len(), 17, "one rule per use case");
     let legal = &rules["RouteLegalComplianceRule"];
     assert_eq!(legal["Type"], "AWS::Events::Rule");
-    assert_eq!(legal["Properties"]["EventBusName"]["Ref"], "EventBus");
+    assert_eq!(legal["Properties"]["EventBusName"]["Ref"], "EventBusName");
+    assert_eq!(legal["Properties"]["Targets"][0]["Arn"]["Ref"], "TargetArn");
+    assert_eq!(v["AWSTemplateFormatVersion"], "2010-09-09");
     assert_eq!(
         legal["Properties"]["EventPattern"]["detail"]["operation_type"],
         serde_json::json!(["create", "write", "rename", "delete"])

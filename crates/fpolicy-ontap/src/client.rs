@@ -30,6 +30,8 @@ pub struct Endpoint {
     pub password: String,
     /// PEM bundle of the CA(s) that issued the cluster certificate.
     pub ca_bundle: Option<std::path::PathBuf>,
+    /// The same as PEM text (e.g. from a secret in the environment).
+    pub ca_pem: Option<String>,
     /// Skip certificate verification (explicit, logged as a warning).
     pub insecure: bool,
     pub timeout: Duration,
@@ -122,25 +124,33 @@ fn tls_config(ep: &Endpoint) -> Result<rustls::ClientConfig, OntapError> {
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
             .with_no_client_auth());
     }
-    let Some(bundle) = &ep.ca_bundle else {
-        return Err(OntapError::Config(
-            "set the CA bundle that issued the cluster certificate (ca_bundle / --ca-bundle), or --insecure".into(),
-        ));
+    // The CA comes as PEM text (e.g. from a secret in the environment) or as a file.
+    let (source, certs): (String, Vec<_>) = match (&ep.ca_pem, &ep.ca_bundle) {
+        (Some(pem), _) => (
+            "CA bundle PEM text".to_owned(),
+            CertificateDer::pem_slice_iter(pem.as_bytes()).collect(),
+        ),
+        (None, Some(bundle)) => (
+            bundle.display().to_string(),
+            CertificateDer::pem_file_iter(bundle)
+                .map_err(|e| OntapError::Config(format!("{}: {e}", bundle.display())))?
+                .collect(),
+        ),
+        (None, None) => {
+            return Err(OntapError::Config(
+                "set the CA bundle that issued the cluster certificate (ca_bundle / --ca-bundle / ca_bundle_pem_env), or --insecure".into(),
+            ));
+        }
     };
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(bundle)
-        .map_err(|e| OntapError::Config(format!("{}: {e}", bundle.display())))?;
     for cert in certs {
-        let cert = cert.map_err(|e| OntapError::Config(format!("{}: {e}", bundle.display())))?;
+        let cert = cert.map_err(|e| OntapError::Config(format!("{source}: {e}")))?;
         roots
             .add(cert)
-            .map_err(|e| OntapError::Config(format!("{}: {e}", bundle.display())))?;
+            .map_err(|e| OntapError::Config(format!("{source}: {e}")))?;
     }
     if roots.is_empty() {
-        return Err(OntapError::Config(format!(
-            "{}: no certificate",
-            bundle.display()
-        )));
+        return Err(OntapError::Config(format!("{source}: no certificate")));
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }

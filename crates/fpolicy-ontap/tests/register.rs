@@ -20,6 +20,7 @@ fn endpoint(c: &Cluster) -> Endpoint {
         username: USER.into(),
         password: PASSWORD.into(),
         ca_bundle: Some(c.ca.clone()),
+        ca_pem: None,
         insecure: false,
         timeout: Duration::from_secs(5),
     }
@@ -310,6 +311,13 @@ async fn tls_verification_is_on_and_credentials_are_checked() {
     // No CA and not insecure: a configuration error, before any connection.
     ep.ca_bundle = None;
     assert!(matches!(OntapClient::new(&ep), Err(OntapError::Config(_))));
+    // The CA as PEM text works like the file.
+    let mut pem = endpoint(&c);
+    pem.ca_bundle = None;
+    pem.ca_pem = Some(std::fs::read_to_string(&c.ca).unwrap());
+    Control::connect(OntapClient::new(&pem).unwrap(), registration(1))
+        .await
+        .unwrap();
     // Insecure: explicit, works.
     ep.insecure = true;
     Control::connect(OntapClient::new(&ep).unwrap(), registration(1))
