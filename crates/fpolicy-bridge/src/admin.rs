@@ -67,7 +67,11 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or(path);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    // `scope=server`: only "this process takes events" (listening, spool
+    // open). The container health check uses it: a sink or ONTAP outage
+    // is no reason to replace a task whose spool holds the events.
+    let server_only = query.split('&').any(|kv| kv == "scope=server");
     const TEXT: &str = "text/plain; charset=utf-8";
     if method != "GET" && method != "HEAD" {
         return ("405 Method Not Allowed", TEXT, "GET only\n".into());
@@ -87,6 +91,8 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
                     TEXT,
                     "not ready: not listening or spool not open\n".into(),
                 )
+            } else if server_only {
+                ("200 OK", TEXT, "ready (server)\n".into())
             } else if metrics.ontap_registered.load(Relaxed) == 2 {
                 let why = metrics
                     .ontap_error()
@@ -123,5 +129,73 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
             TEXT,
             "try /metrics, /healthz or /readyz\n".into(),
         ),
+    }
+}
+
+/// The answer of a health probe: `fpolicy-bridge health`, the container
+/// health check of images without curl.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{addr}: {source}")]
+    Io {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{addr}{path}: not an HTTP answer")]
+    Malformed {
+        addr: std::net::SocketAddr,
+        path: String,
+    },
+    #[error("{addr}{path}: {status}: {body}")]
+    NotOk {
+        addr: std::net::SocketAddr,
+        path: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// GETs `path` from the admin address and returns the body of a 200.
+/// Blocking, bounded in time (`timeout` per step) and size (64 KiB).
+pub fn probe(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, ProbeError> {
+    use std::io::{Read, Write};
+    let io = |source| ProbeError::Io { addr, source };
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(io)?;
+    let mut answer = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut answer)
+        .map_err(io)?;
+    let text = String::from_utf8_lossy(&answer);
+    let malformed = || ProbeError::Malformed {
+        addr,
+        path: path.to_owned(),
+    };
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(malformed)?;
+    let status: u16 = head
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(malformed)?;
+    if status == 200 {
+        Ok(body.trim_end().to_owned())
+    } else {
+        Err(ProbeError::NotOk {
+            addr,
+            path: path.to_owned(),
+            status,
+            body: body.trim_end().to_owned(),
+        })
     }
 }

@@ -55,6 +55,24 @@ enum Command {
         #[command(subcommand)]
         command: RoutesCommand,
     },
+    /// Ask a running server's admin port whether it is healthy (exit 0) or
+    /// not (exit 1): the container health check, with no curl in the image.
+    Health(HealthArgs),
+}
+
+#[derive(clap::Args)]
+struct HealthArgs {
+    /// The server's admin address.
+    #[arg(long, default_value = "127.0.0.1:9899")]
+    admin: std::net::SocketAddr,
+    /// What to ask: `/readyz?scope=server` is "takes events" (listening,
+    /// spool open); `/readyz` also needs every sink, poll and the ONTAP
+    /// registration to be working.
+    #[arg(long, default_value = "/readyz?scope=server")]
+    path: String,
+    /// Seconds per step (connect, send, receive).
+    #[arg(long, default_value_t = 3)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -354,6 +372,7 @@ fn main() -> std::process::ExitCode {
         Command::Routes {
             command: RoutesCommand::Cloudformation { common },
         } => routes_cloudformation(&common),
+        Command::Health(args) => health(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -637,6 +656,16 @@ fn poll_once(common: &CommonArgs, only: Option<&str>) -> anyhow::Result<()> {
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+fn health(args: &HealthArgs) -> anyhow::Result<()> {
+    let body = fpolicy_bridge::admin::probe(
+        args.admin,
+        &args.path,
+        std::time::Duration::from_secs(args.timeout.max(1)),
+    )?;
+    println!("{body}");
+    Ok(())
 }
 
 /// `Legal-compliance` → `LegalCompliance` (a CloudFormation logical id).

@@ -434,6 +434,23 @@ async fn a_missing_queue_shows_in_readyz_and_recovers_when_created() {
     assert_eq!(status, 503);
     assert!(body.contains("late"), "{body}");
     assert_eq!(server.metric("fpolicy_sink_up{sink=\"late\"}").await, 0.0);
+    // The container health check asks only "takes events": still healthy,
+    // so ECS does not replace a task whose spool holds the events.
+    let admin = server.admin;
+    let (server_scope, full) = tokio::task::spawn_blocking(move || {
+        let probe = |path| fpolicy_bridge::admin::probe(admin, path, Duration::from_secs(3));
+        (probe("/readyz?scope=server"), probe("/readyz"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(server_scope.unwrap(), "ready (server)");
+    match full {
+        Err(fpolicy_bridge::admin::ProbeError::NotOk { status, body, .. }) => {
+            assert_eq!(status, 503);
+            assert!(body.contains("late"), "{body}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
     let (real_url, _) = create_queue(&sqs, &name).await;
     assert_eq!(real_url, url, "moto's URL scheme as assumed");
     assert!(

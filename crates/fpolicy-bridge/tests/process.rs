@@ -235,6 +235,16 @@ async fn sigterm_drains_and_exits_zero() {
         Stdio::null(),
     );
     ready(&p).await;
+    // The container health check: exit 0 while serving.
+    let health = |admin: SocketAddr| {
+        Command::new(BIN)
+            .args(["health", "--admin", &admin.to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = health(p.admin);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready (server)\n");
     let mut sim = fpolicy_sim::SimConfig::new(p.addr);
     sim.nodes = 2;
     sim.count = Some(20_000);
@@ -248,6 +258,13 @@ async fn sigterm_drains_and_exits_zero() {
     assert!(status.success());
     let exit = p.child.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
+    // Nothing listens any more: exit 1 with the reason.
+    let out = health(p.admin);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&p.admin.to_string()),
+        "{out:?}"
+    );
     let events = read_events(&data(dir.path()));
     let total: u64 = events
         .iter()
