@@ -34,7 +34,7 @@ for _ in $(seq 100); do
   "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null && break
   sleep 0.2
 done
-if ! "$PY" .ci/cfn-moto-deploy.py "http://127.0.0.1:$port" "$work/messaging.json" "$rules"; then
+if ! "$PY" .ci/cfn-moto-deploy.py "http://127.0.0.1:$port" "$work/messaging.json" "$rules" target/debug/fpolicy-bridge; then
   kill "$moto_pid"
   exit 1
 fi

@@ -159,12 +159,26 @@ enum RoutesCommand {
         common: CommonArgs,
     },
     /// The routes as a CloudFormation template of AWS::Events::Rule
-    /// resources (JSON; parameters EventBusName and TargetArn), so bus-side
-    /// and in-process routing come from one source.
+    /// resources (JSON; parameters EventBusName, TargetArn and
+    /// RuleNamePrefix), so bus-side and in-process routing come from one
+    /// source.
     Cloudformation {
         #[command(flatten)]
         common: CommonArgs,
+        /// What a rule matches: `routes`, the route names the bridge put in
+        /// detail.metadata.routes (exact, for the bridge's own bus); or
+        /// `conditions`, the route's conditions translated to a pattern
+        /// (for events from elsewhere; approximate where EventBridge cannot
+        /// say the same, noted on standard error).
+        #[arg(long = "match", value_enum, default_value_t = RuleMatch::Routes)]
+        rule_match: RuleMatch,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RuleMatch {
+    Routes,
+    Conditions,
 }
 
 #[derive(clap::Args)]
@@ -370,8 +384,8 @@ fn main() -> std::process::ExitCode {
             command: RoutesCommand::EventbridgePatterns { common },
         } => routes_patterns(&common),
         Command::Routes {
-            command: RoutesCommand::Cloudformation { common },
-        } => routes_cloudformation(&common),
+            command: RoutesCommand::Cloudformation { common, rule_match },
+        } => routes_cloudformation(&common, rule_match),
         Command::Health(args) => health(&args),
     };
     match result {
@@ -464,23 +478,25 @@ fn routes_test(args: RoutesTestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `source` and `detail-type` a route's events carry on the bus: those
+/// of its first EventBridge sink.
+fn source_and_type(cfg: &Config, sinks: &[String]) -> (String, String) {
+    cfg.cloud_sinks
+        .iter()
+        .find(|c| {
+            sinks.contains(&c.name) && c.kind == fpolicy_bridge::config::CloudSinkType::Eventbridge
+        })
+        .map(|c| (c.source.clone(), c.detail_type.clone()))
+        .unwrap_or_else(|| ("fsxn.fpolicy".into(), "FPolicy File Operation".into()))
+}
+
 fn routes_patterns(common: &CommonArgs) -> anyhow::Result<()> {
     let cfg = load(common)?;
     cfg.validate()?;
     let router = cfg.router()?;
-    let source_and_type = |sinks: &[String]| {
-        cfg.cloud_sinks
-            .iter()
-            .find(|c| {
-                sinks.contains(&c.name)
-                    && c.kind == fpolicy_bridge::config::CloudSinkType::Eventbridge
-            })
-            .map(|c| (c.source.clone(), c.detail_type.clone()))
-            .unwrap_or_else(|| ("fsxn.fpolicy".into(), "FPolicy File Operation".into()))
-    };
     let mut out = serde_json::Map::new();
     for route in router.routes() {
-        let (source, detail_type) = source_and_type(&route.sinks);
+        let (source, detail_type) = source_and_type(&cfg, &route.sinks);
         let (pattern, warnings) =
             fpolicy_event::route::eventbridge_pattern(route, &source, &detail_type);
         for w in warnings {
@@ -681,32 +697,57 @@ fn logical_id(name: &str) -> String {
         .collect()
 }
 
-fn routes_cloudformation(common: &CommonArgs) -> anyhow::Result<()> {
+fn routes_cloudformation(common: &CommonArgs, rule_match: RuleMatch) -> anyhow::Result<()> {
     let cfg = load(common)?;
     cfg.validate()?;
     let router = cfg.router()?;
     let mut resources = serde_json::Map::new();
+    let mut rule_names = std::collections::HashSet::new();
     for route in router.routes() {
-        let source = cfg
-            .cloud_sinks
-            .iter()
-            .find(|c| {
-                route.sinks.contains(&c.name)
-                    && c.kind == fpolicy_bridge::config::CloudSinkType::Eventbridge
-            })
-            .map(|c| (c.source.clone(), c.detail_type.clone()))
-            .unwrap_or_else(|| ("fsxn.fpolicy".into(), "FPolicy File Operation".into()));
-        let (pattern, warnings) =
-            fpolicy_event::route::eventbridge_pattern(route, &source.0, &source.1);
-        for w in warnings {
-            eprintln!("note: {w}");
-        }
+        let (source, detail_type) = source_and_type(&cfg, &route.sinks);
+        let pattern = match rule_match {
+            RuleMatch::Routes => serde_json::json!({
+                "source": [source],
+                "detail-type": [detail_type],
+                "detail": {"metadata": {"routes": [route.name]}}
+            }),
+            RuleMatch::Conditions => {
+                let (pattern, warnings) =
+                    fpolicy_event::route::eventbridge_pattern(route, &source, &detail_type);
+                for w in warnings {
+                    eprintln!("note: {w}");
+                }
+                pattern
+            }
+        };
         let id = logical_id(&route.name);
+        // Named, so a StackSets execution role scoped to the prefix may
+        // create them (rule names: [.-_A-Za-z0-9], at most 64).
+        let rule_name: String = route
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(47)
+            .collect();
+        if !rule_names.insert(rule_name.clone()) {
+            anyhow::bail!("two routes give the rule name {rule_name:?}: rename one");
+        }
+        let logical = format!("Route{id}Rule");
+        if resources.contains_key(&logical) {
+            anyhow::bail!("two routes give the logical id {logical}: rename one");
+        }
         resources.insert(
-            format!("Route{id}Rule"),
+            logical,
             serde_json::json!({
                 "Type": "AWS::Events::Rule",
                 "Properties": {
+                    "Name": {"Fn::Sub": format!("${{RuleNamePrefix}}-{rule_name}")},
                     "Description": format!("fpolicy-bridge route {}", route.name),
                     "EventBusName": {"Ref": "EventBusName"},
                     "EventPattern": pattern,
@@ -721,7 +762,8 @@ fn routes_cloudformation(common: &CommonArgs) -> anyhow::Result<()> {
         "Description": "fpolicy-bridge use-case rules, generated by `fpolicy-bridge routes cloudformation` from the bridge's [[route]]s; do not edit by hand.",
         "Parameters": {
             "EventBusName": {"Type": "String", "Description": "The bus fpolicy-bridge puts events on."},
-            "TargetArn": {"Type": "String", "Description": "Where matching events go (a queue, a function, ...)."}
+            "TargetArn": {"Type": "String", "Description": "Where matching events go (a queue, a function, ...)."},
+            "RuleNamePrefix": {"Type": "String", "Default": "fpolicy-bridge", "AllowedPattern": "^[a-z][a-z0-9-]{1,15}$", "Description": "Rule names start with it (the StackSets execution role is scoped to it)."}
         },
         "Resources": resources
     });

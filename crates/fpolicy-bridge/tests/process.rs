@@ -465,9 +465,36 @@ fn routes_as_cloudformation_rules_and_config_from_the_environment() {
     assert_eq!(legal["Type"], "AWS::Events::Rule");
     assert_eq!(legal["Properties"]["EventBusName"]["Ref"], "EventBusName");
     assert_eq!(legal["Properties"]["Targets"][0]["Arn"]["Ref"], "TargetArn");
-    assert_eq!(v["AWSTemplateFormatVersion"], "2010-09-09");
     assert_eq!(
-        legal["Properties"]["EventPattern"]["detail"]["operation_type"],
+        legal["Properties"]["Name"]["Fn::Sub"],
+        "${RuleNamePrefix}-legal-compliance"
+    );
+    assert_eq!(v["AWSTemplateFormatVersion"], "2010-09-09");
+    // By default a rule matches the route names the bridge put on the event.
+    assert_eq!(
+        legal["Properties"]["EventPattern"],
+        serde_json::json!({
+            "source": ["fsxn.fpolicy"],
+            "detail-type": ["FPolicy File Operation"],
+            "detail": {"metadata": {"routes": ["legal-compliance"]}}
+        })
+    );
+    // Or the route's conditions, for events that did not pass the bridge.
+    let out = Command::new(BIN)
+        .args([
+            "routes",
+            "cloudformation",
+            "--match",
+            "conditions",
+            "--config",
+            cfg,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["Resources"]["RouteLegalComplianceRule"]["Properties"]["EventPattern"]["detail"]["operation_type"],
         serde_json::json!(["create", "write", "rename", "delete"])
     );
     // The whole configuration can come from FPOLICY_BRIDGE_CONFIG_TOML.
@@ -481,4 +508,25 @@ fn routes_as_cloudformation_rules_and_config_from_the_environment() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["routes"], serde_json::json!(["legal-compliance"]));
+    // Two routes that give one rule name: refused, not silently merged.
+    let dir = tempfile::tempdir().unwrap();
+    let clash = dir.path().join("clash.toml");
+    std::fs::write(
+        &clash,
+        "[[sink]]\nname = \"bus\"\ntype = \"eventbridge\"\nevent_bus_name = \"b\"\n\
+         [[route]]\nname = \"a b\"\nsuffixes = [\".pdf\"]\nsinks = [\"bus\"]\n\
+         [[route]]\nname = \"a-b\"\nsuffixes = [\".doc\"]\nsinks = [\"bus\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["routes", "cloudformation", "--config"])
+        .arg(&clash)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rename one"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
