@@ -21,6 +21,7 @@ for name, p in template["Parameters"].items():
 part = {
     "AWSTemplateFormatVersion": "2010-09-09",
     "Parameters": params,
+    "Mappings": template["Mappings"],
     "Conditions": template["Conditions"],
     "Resources": {k: template["Resources"][k] for k in keep},
     "Outputs": {

@@ -54,6 +54,7 @@ params = {
     "EnableCostScheduling": "true",
     "BusinessHoursStart": "08:30",
     "Timezone": "Asia/Tokyo",
+    "SpoolCapacityGiB": "50",
 }
 out = deploy("fpb-messaging", open(messaging).read(), params)
 queues = sqs.list_queues(QueueNamePrefix="fpb-")["QueueUrls"]
@@ -79,6 +80,7 @@ assert cfg["trigger"]["mode"] == "hybrid", cfg["trigger"]
 poll = cfg["poll"][0]
 assert poll["bucket"] == "fsx-ap-abc123-s3alias", poll
 assert poll["business_hours"] == {"days": "Mon-Fri", "start": "08:30", "end": "18:00", "timezone": "Asia/Tokyo"}, poll
+assert cfg["spool"]["capacity_bytes"] == 50 * 2**30, cfg["spool"]
 assert cfg["ontap"]["cluster_url"] == "https://mgmt.fsx.example.com" and cfg["ontap"]["svm"] == "svm1", cfg["ontap"]
 sinks = {s["name"]: s for s in cfg["sink"]}
 assert sinks["ingest"]["queue_url"].endswith("/fpb-ingest-us-east-1"), sinks
@@ -93,6 +95,23 @@ with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
         "routes", "eventbridge-patterns", "--config", "examples/use-cases.toml"
     ), "the template's routes differ from examples/use-cases.toml"
 print(f"deploy-checks: moto CloudFormation: generated configuration ({len(text)} bytes, {len(cfg['route'])} routes, trigger hybrid with business hours) passes config check")
+
+# The other trigger modes, each in its own stack (another prefix).
+for prefix, mode, cost, want in (("fpe", "EVENT_DRIVEN", "false", None), ("fpp", "POLLING", "false", {"interval": "1h"})):
+    variant = dict(params, ResourcePrefix=prefix, TriggerMode=mode, EnableCostScheduling=cost)
+    o = deploy(f"{prefix}-messaging", open(messaging).read(), variant)
+    t = ssm.get_parameter(Name=o["ConfigParameterName"])["Parameter"]["Value"]
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+        f.write(t)
+        f.flush()
+        bridge_out("config", "check", f.name)
+    c = tomllib.loads(t)
+    assert c["trigger"]["mode"] == mode.lower(), c["trigger"]
+    if want is None:
+        assert "poll" not in c, c.get("poll")
+    else:
+        assert c["poll"][0]["interval"] == want["interval"] and "business_hours" not in c["poll"][0], c["poll"]
+print("deploy-checks: moto CloudFormation: EVENT_DRIVEN (no poll) and POLLING (hourly) configurations as expected")
 
 # The rules, on the bus, to the use-case queue.
 deploy("fpb-rules", open(rules).read(), {"EventBusName": "fpb-events", "TargetArn": out["UseCaseQueueArn"], "RuleNamePrefix": "fpb"})
