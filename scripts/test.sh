@@ -49,6 +49,8 @@ cargo test --workspace --all-features -- --include-ignored 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/ontap-conformance.sh 2>&1 | tee -a "$log"
+# deploy/: cfn-lint, cfn-stackcheck, moto CloudFormation, Dockerfile, systemd.
+bash .ci/deploy-checks.sh 2>&1 | tee -a "$log"
 
 # One closing line for the whole run: every suite's counts added up.
 python3 - "$log" <<'PY'
