@@ -55,6 +55,7 @@ params = {
     "BusinessHoursStart": "08:30",
     "Timezone": "Asia/Tokyo",
     "SpoolCapacityGiB": "50",
+    "PersistentStoreVolume": "fpolicy_ps_vol",
 }
 out = deploy("fpb-messaging", open(messaging).read(), params)
 queues = sqs.list_queues(QueueNamePrefix="fpb-")["QueueUrls"]
@@ -81,6 +82,7 @@ poll = cfg["poll"][0]
 assert poll["bucket"] == "fsx-ap-abc123-s3alias", poll
 assert poll["business_hours"] == {"days": "Mon-Fri", "start": "08:30", "end": "18:00", "timezone": "Asia/Tokyo"}, poll
 assert cfg["spool"]["capacity_bytes"] == 50 * 2**30, cfg["spool"]
+assert cfg["ontap"]["persistent_store_volume"] == "fpolicy_ps_vol" and cfg["ontap"]["persistent_store"] == "fpolicy_bridge_ps", cfg["ontap"]
 assert cfg["ontap"]["cluster_url"] == "https://mgmt.fsx.example.com" and cfg["ontap"]["svm"] == "svm1", cfg["ontap"]
 sinks = {s["name"]: s for s in cfg["sink"]}
 assert sinks["ingest"]["queue_url"].endswith("/fpb-ingest-us-east-1"), sinks
@@ -98,7 +100,7 @@ print(f"deploy-checks: moto CloudFormation: generated configuration ({len(text)}
 
 # The other trigger modes, each in its own stack (another prefix).
 for prefix, mode, cost, want in (("fpe", "EVENT_DRIVEN", "false", None), ("fpp", "POLLING", "false", {"interval": "1h"})):
-    variant = dict(params, ResourcePrefix=prefix, TriggerMode=mode, EnableCostScheduling=cost)
+    variant = dict(params, ResourcePrefix=prefix, TriggerMode=mode, EnableCostScheduling=cost, PersistentStoreVolume="")
     o = deploy(f"{prefix}-messaging", open(messaging).read(), variant)
     t = ssm.get_parameter(Name=o["ConfigParameterName"])["Parameter"]["Value"]
     with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
@@ -107,6 +109,7 @@ for prefix, mode, cost, want in (("fpe", "EVENT_DRIVEN", "false", None), ("fpp",
         bridge_out("config", "check", f.name)
     c = tomllib.loads(t)
     assert c["trigger"]["mode"] == mode.lower(), c["trigger"]
+    assert "persistent_store" not in c["ontap"], c["ontap"]
     if want is None:
         assert "poll" not in c, c.get("poll")
     else:
