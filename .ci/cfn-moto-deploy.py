@@ -82,6 +82,7 @@ poll = cfg["poll"][0]
 assert poll["bucket"] == "fsx-ap-abc123-s3alias", poll
 assert poll["business_hours"] == {"days": "Mon-Fri", "start": "08:30", "end": "18:00", "timezone": "Asia/Tokyo"}, poll
 assert cfg["spool"]["capacity_bytes"] == 50 * 2**30, cfg["spool"]
+assert cfg["ontap"]["register_on_start"] is True, cfg["ontap"]
 assert cfg["ontap"]["persistent_store_volume"] == "fpolicy_ps_vol" and cfg["ontap"]["persistent_store"] == "fpolicy_bridge_ps", cfg["ontap"]
 assert cfg["ontap"]["cluster_url"] == "https://mgmt.fsx.example.com" and cfg["ontap"]["svm"] == "svm1", cfg["ontap"]
 sinks = {s["name"]: s for s in cfg["sink"]}
@@ -110,6 +111,7 @@ for prefix, mode, cost, want in (("fpe", "EVENT_DRIVEN", "false", None), ("fpp",
     c = tomllib.loads(t)
     assert c["trigger"]["mode"] == mode.lower(), c["trigger"]
     assert "persistent_store" not in c["ontap"], c["ontap"]
+    assert c["ontap"]["register_on_start"] is (mode != "POLLING"), c["ontap"]
     if want is None:
         assert "poll" not in c, c.get("poll")
     else:
