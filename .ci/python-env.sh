@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # PY is for the scripts that source this file
 # Sourced by the test and check scripts: `python_env DIR PACKAGE...` makes
 # `$PY` a Python that can import the packages, installed into DIR once.
 # A virtualenv when the machine can make one; otherwise (no ensurepip)
