@@ -5,7 +5,8 @@
 # jsonschema on first use), the ONTAP request bodies against NetApp's
 # netapp-ontap schemas (same venv). Starts moto server (AWS SQS/EventBridge
 # emulator, in .venv-moto, installed on first use) on 127.0.0.1 for the
-# cloud sink tests, which `cargo test` alone lists as ignored.
+# cloud sink, polling and Lambda tests: the `aws-integration` feature
+# (on with --all-features), which plain `cargo test` leaves out.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,7 @@ export FPOLICY_MOTO_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-cargo test --workspace --all-features -- --include-ignored 2>&1 | tee "$log"
+cargo test --workspace --all-features 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/ontap-conformance.sh 2>&1 | tee -a "$log"

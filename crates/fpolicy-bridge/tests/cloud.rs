@@ -1,7 +1,7 @@
 //! Cloud sinks against moto server (SQS, EventBridge) and against a local
 //! fake endpoint for faults moto cannot produce. scripts/test.sh starts
 //! moto on 127.0.0.1, exports FPOLICY_MOTO_ENDPOINT and dummy AWS
-//! credentials, and runs these with `--include-ignored`.
+//! credentials, and enables the `aws-integration` feature this target needs.
 
 mod common;
 #[path = "support/fake_aws.rs"]
@@ -166,7 +166,6 @@ async fn send_paths(server: &TestServer, paths: &[(&str, ReqType)]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn sqs_standard_and_fifo_with_routing_fan_out() {
     let endpoint = moto();
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
@@ -251,7 +250,6 @@ async fn sqs_standard_and_fifo_with_routing_fan_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn sim_to_eventbridge_to_rule_to_sqs_arrives_intact() {
     let endpoint = moto();
     let conf = sdk(&endpoint).await;
@@ -343,7 +341,6 @@ impl Proxy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn an_outage_mid_run_delays_but_loses_nothing() {
     let endpoint = moto();
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
@@ -414,7 +411,6 @@ async fn an_outage_mid_run_delays_but_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn a_missing_queue_shows_in_readyz_and_recovers_when_created() {
     let endpoint = moto();
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
@@ -472,7 +468,6 @@ async fn fake() -> (Arc<fake_aws::FakeAws>, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
 async fn throttling_backs_off_and_delivers_everything() {
     let (fake, endpoint) = fake().await;
     // The SDK makes up to 3 attempts per call itself; with one call in
@@ -509,7 +504,6 @@ async fn throttling_backs_off_and_delivers_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
 async fn rejected_entries_land_in_the_dead_letter_file() {
     let (fake, endpoint) = fake().await;
     *fake.reject_marker.lock().unwrap() = Some("/poison/".into());
@@ -572,7 +566,6 @@ async fn rejected_entries_land_in_the_dead_letter_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs AWS test credentials in the environment: scripts/test.sh sets them"]
 async fn calls_in_flight_follow_the_concurrency_formula() {
     let (fake, endpoint) = fake().await;
     let dir = tempfile::tempdir().unwrap();

@@ -85,7 +85,6 @@ fn poll_events(dir: &std::path::Path) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn baseline_then_create_overwrite_delete_and_restart_without_reemitting() {
     let s3 = s3().await;
     let bucket = bucket_name("cd");
@@ -166,7 +165,6 @@ async fn baseline_then_create_overwrite_delete_and_restart_without_reemitting() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn pagination_past_a_thousand_keys_emits_each_once() {
     let s3 = s3().await;
     let bucket = bucket_name("pg");
@@ -194,7 +192,6 @@ async fn pagination_past_a_thousand_keys_emits_each_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn hybrid_emits_only_what_fpolicy_missed() {
     let s3 = s3().await;
     let bucket = bucket_name("hy");
@@ -255,7 +252,6 @@ async fn hybrid_emits_only_what_fpolicy_missed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn an_unreachable_bucket_is_reported_and_never_stops_fpolicy() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = TestServer::start(config(
@@ -295,7 +291,6 @@ async fn an_unreachable_bucket_is_reported_and_never_stops_fpolicy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn poll_once_prints_what_it_finds_and_changes_nothing() {
     let s3 = s3().await;
     let bucket = bucket_name("once");
@@ -346,7 +341,6 @@ async fn poll_once_prints_what_it_finds_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto server: scripts/test.sh starts it"]
 async fn several_prefixes_are_listed_at_once_each_with_its_state() {
     let s3 = s3().await;
     let bucket = bucket_name("px");
