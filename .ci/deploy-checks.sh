@@ -15,7 +15,8 @@ else
   cargo run --quiet -p cfn-stackcheck -- "${templates[@]}"
 fi
 # The use-case rules are generated from the routes: regenerate and compare.
-cargo build --quiet -p fpolicy-bridge
+# --all-features: the build scripts/test.sh made already (no rebuild).
+cargo build --quiet --all-features -p fpolicy-bridge
 rules=deploy/cloudformation/use-case-rules.json
 if ! diff -q <(target/debug/fpolicy-bridge routes cloudformation --config examples/use-cases.toml 2>/dev/null) "$rules" >/dev/null; then
   echo "deploy-checks: $rules is stale: run fpolicy-bridge routes cloudformation --config examples/use-cases.toml > $rules" >&2
