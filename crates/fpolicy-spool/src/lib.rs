@@ -5,50 +5,80 @@
 //! ```text
 //! <dir>/segments/<first seq, 20 digits>.seg
 //! <dir>/cursors/<sink name>.cur
+//! <dir>/quarantine/<segment or cursor file>.<byte offset>.bin
 //! ```
 //!
 //! A segment starts with the 8-byte magic `FPSPOOL1`, then records:
 //!
 //! ```text
-//! u32 LE  payload length
+//! u32 LE  payload length (at most FORMAT_MAX_RECORD_BYTES, a format constant)
 //! u32 LE  CRC-32 (IEEE) of the 8 seq bytes followed by the payload
 //! u64 LE  sequence number
 //! [u8]    payload
 //! ```
 //!
-//! Sequence numbers are consecutive across the whole log; a segment's file
-//! name is the sequence number of its first record. A cursor file holds the
-//! next sequence number the sink has not yet confirmed (u64 LE) and the
-//! CRC-32 of those 8 bytes; it is replaced atomically (write to `.tmp`,
-//! fsync, rename, fsync the directory).
+//! Sequence numbers increase through the log; they are consecutive except
+//! where recovery removed damaged records (a reported gap). A segment's
+//! file name is a lower bound of its sequence numbers: the sequence number
+//! of the first record written to it. A cursor file holds the next
+//! sequence number the sink has not yet confirmed (u64 LE) and the CRC-32
+//! of those 8 bytes; it is replaced atomically (write to `.tmp`, fsync,
+//! rename, fsync the directory).
 //!
 //! # Durability
 //!
-//! [`Spool::append`] buffers; [`Spool::commit`] writes the buffer and, under
-//! [`FsyncPolicy::Always`], calls `fdatasync` once for the whole batch
-//! (group commit). Only committed records are readable, and only they
-//! survive a crash. Recovery on [`Spool::open`] verifies every record; a
-//! torn or corrupt tail of the last segment is truncated and reported in
-//! [`Recovery`]; corruption anywhere else is an error, never a silent skip.
-//! Whole segments are deleted by [`Spool::retain`] only once every cursor
-//! has passed them.
+//! [`Spool::append`] buffers; [`Spool::commit`] reserves the space ahead
+//! (`fallocate` with `KEEP_SIZE`, so a full disk is found before a byte is
+//! written), writes the buffer and, under [`FsyncPolicy::Always`], calls
+//! `fdatasync` once for the whole batch (group commit). Only committed
+//! records are readable, and only they survive a crash.
 //!
-//! Status: this crate covers the log, cursors, recovery and retention. The
-//! capacity limit with back pressure, the bounded commit delay driven by a
-//! task, and segment preallocation come with the server (issue "serve").
+//! # Faults
+//!
+//! A commit that fails (ENOSPC, EIO, a failed fsync) cuts the segment back
+//! to its last good byte before returning the error, and keeps the batch:
+//! the next commit writes it again from a clean end, so no fragment is
+//! ever followed by later records. Until a commit succeeds, nothing in the
+//! batch is durable and the caller must not acknowledge it.
+//!
+//! # Recovery
+//!
+//! [`Spool::open`] verifies every record. A record that fails its checks
+//! in the middle of a segment is skipped: the scan resynchronises on the
+//! next valid record, the damaged bytes are copied to `quarantine/`, the
+//! segment is rewritten without them, and the lost sequence range is
+//! reported in [`Recovery`]. Bad bytes with nothing valid after them (a
+//! torn write, or damage to the last records) are quarantined and cut.
+//! Unreadable cursor files are quarantined and reset to the oldest record
+//! (redelivery, never loss); a cursor past the end of a cut log makes the
+//! log continue after it, so new records are never below a cursor.
+//! [`Spool::inspect`] runs the same checks without changing anything.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+mod io_ops;
 mod reader;
+mod recover;
+mod scan;
+
+pub use io_ops::{FaultHook, InjectedFault, IoOp, is_no_space};
 pub use reader::SpoolReader;
+pub use recover::{Damage, DamageKind, Recovery};
+pub use scan::Region;
+
+use io_ops::Faults;
+use scan::INDEX_EVERY;
 
 const MAGIC: &[u8; 8] = b"FPSPOOL1";
 const RECORD_HEADER: usize = 16;
-/// One sparse index entry per this many records of a segment.
-const INDEX_EVERY: u64 = 256;
+/// The largest payload the format holds. Recovery and readers believe
+/// lengths up to this, whatever the configured append limit is, so that
+/// lowering a limit can never orphan records written under a higher one.
+pub const FORMAT_MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
 
 /// When commit makes data durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +95,14 @@ pub struct SpoolConfig {
     pub dir: PathBuf,
     /// Roll to a new segment once the active one would pass this size.
     pub segment_bytes: u64,
-    /// Largest payload accepted (and believed during recovery).
+    /// Largest payload `append` accepts (at most [`FORMAT_MAX_RECORD_BYTES`]).
     pub max_record_bytes: usize,
     pub fsync: FsyncPolicy,
+    /// Space reserved ahead of the data in the active segment (0: none).
+    pub reserve_bytes: u64,
+    /// Test support: makes chosen file operations fail.
+    #[doc(hidden)]
+    pub faults: Option<Arc<dyn FaultHook>>,
 }
 
 impl SpoolConfig {
@@ -77,6 +112,8 @@ impl SpoolConfig {
             segment_bytes: 64 * 1024 * 1024,
             max_record_bytes: 1024 * 1024,
             fsync: FsyncPolicy::Always,
+            reserve_bytes: 8 * 1024 * 1024,
+            faults: None,
         }
     }
 }
@@ -95,6 +132,15 @@ pub enum SpoolError {
     RecordTooLarge { len: usize, max: usize },
     #[error("invalid sink name {0:?}: use letters, digits, '-' and '_'")]
     InvalidSinkName(String),
+    #[error("no spool at {0}")]
+    NotFound(PathBuf),
+}
+
+impl SpoolError {
+    /// The disk (or quota) is full: retry once space is back.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, SpoolError::Io { source, .. } if is_no_space(source))
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
@@ -104,28 +150,30 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
     }
 }
 
-/// What recovery found when the spool was opened.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recovery {
-    pub segments: usize,
-    pub records: u64,
-    /// Bytes cut from the end of the last segment (a torn write).
-    pub truncated_bytes: u64,
-}
-
 #[derive(Debug)]
 struct Segment {
     path: PathBuf,
+    /// From the file name: a lower bound of its sequence numbers.
     first_seq: u64,
+    /// One past the highest sequence number in it (`first_seq` if empty).
+    end_seq: u64,
     records: u64,
+    /// Bytes of valid data (where the next record goes).
     bytes: u64,
     /// (seq, byte offset) every INDEX_EVERY records.
     index: Vec<(u64, u64)>,
 }
 
 impl Segment {
-    fn end_seq(&self) -> u64 {
-        self.first_seq + self.records
+    fn empty(path: PathBuf, first_seq: u64) -> Segment {
+        Segment {
+            path,
+            first_seq,
+            end_seq: first_seq,
+            records: 0,
+            bytes: MAGIC.len() as u64,
+            index: Vec::new(),
+        }
     }
 
     /// The indexed (seq, byte offset) closest at or before `seq`: where a
@@ -145,6 +193,7 @@ impl Segment {
 pub struct SpoolStats {
     pub segments: usize,
     pub bytes: u64,
+    pub records: u64,
     pub first_seq: u64,
     pub next_seq: u64,
     pub cursors: BTreeMap<String, u64>,
@@ -154,8 +203,16 @@ pub struct SpoolStats {
 #[derive(Debug)]
 pub struct Spool {
     cfg: SpoolConfig,
+    faults: Faults,
     segments: BTreeMap<u64, Segment>,
     active: File,
+    /// End of the space reserved in the active segment.
+    reserved_to: u64,
+    /// False once the file system said it cannot reserve.
+    can_reserve: bool,
+    /// A failed write may have left bytes past the active segment's data
+    /// that could not be cut yet: cut them before the next write.
+    tail_dirty: bool,
     /// Encoded records appended but not yet committed.
     pending: Vec<u8>,
     pending_records: u64,
@@ -183,98 +240,55 @@ fn crc(seq: u64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+fn open_append(path: &Path) -> Result<File, SpoolError> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))
+}
+
 impl Spool {
-    /// Opens (or creates) the spool and recovers it.
+    /// Opens (or creates) the spool and recovers it: damaged records are
+    /// quarantined and reported, every intact one is kept.
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SpoolError> {
-        let seg_dir = cfg.dir.join("segments");
-        let cur_dir = cfg.dir.join("cursors");
-        fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
-        fs::create_dir_all(&cur_dir).map_err(io_err(&cur_dir))?;
-
-        let mut firsts: Vec<u64> = Vec::new();
-        for entry in fs::read_dir(&seg_dir).map_err(io_err(&seg_dir))? {
-            let entry = entry.map_err(io_err(&seg_dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name
-                .strip_suffix(".seg")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                firsts.push(n);
-            }
+        let faults = Faults(cfg.faults.clone());
+        for sub in ["segments", "cursors"] {
+            let d = cfg.dir.join(sub);
+            fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
-        firsts.sort_unstable();
-
-        let mut recovery = Recovery::default();
-        let mut segments = BTreeMap::new();
-        let mut expected: Option<u64> = None;
-        let count = firsts.len();
-        for (i, first) in firsts.into_iter().enumerate() {
-            let path = segment_path(&cfg.dir, first);
-            if let Some(e) = expected
-                && e != first
-            {
-                return Err(SpoolError::Corrupt {
-                    path,
-                    offset: 0,
-                    reason: format!("sequence gap: expected a segment starting at {e}"),
-                });
-            }
-            let is_last = i + 1 == count;
-            let (seg, truncated) =
-                scan_segment(&cfg.dir, &path, first, cfg.max_record_bytes, is_last)?;
-            recovery.truncated_bytes += truncated;
-            recovery.records += seg.records;
-            expected = Some(seg.end_seq());
-            segments.insert(first, seg);
+        let recovered = recover::recover(&cfg.dir, &faults, true)?;
+        let mut segments = recovered.segments;
+        let mut recovery = recovered.report;
+        let mut committed_seq = recovered.next_seq;
+        let cursors = recovered.cursors;
+        // A cursor past the end (the log was cut after delivery): continue
+        // after it, in a new segment, so no new record falls below it.
+        let max_cursor = cursors.values().copied().max().unwrap_or(0);
+        let jump = max_cursor > committed_seq;
+        if jump {
+            recovery.cursors_past_end = cursors
+                .iter()
+                .filter(|(_, c)| **c > committed_seq)
+                .map(|(s, _)| s.clone())
+                .collect();
+            committed_seq = max_cursor;
         }
-        recovery.segments = segments.len();
-
-        let committed_seq = expected.unwrap_or(0);
-        if segments.is_empty() {
-            let seg = create_segment(&cfg.dir, 0)?;
-            segments.insert(0, seg);
+        if segments.is_empty() || jump {
+            let seg = create_segment(&cfg.dir, committed_seq, &faults)?;
+            segments.insert(committed_seq, seg);
         }
-        let active_path = segments
-            .values()
-            .next_back()
-            .map(|s| s.path.clone())
-            .unwrap_or_default();
-        let active = OpenOptions::new()
-            .append(true)
-            .open(&active_path)
-            .map_err(io_err(&active_path))?;
-
-        let mut cursors = BTreeMap::new();
-        for entry in fs::read_dir(&cur_dir).map_err(io_err(&cur_dir))? {
-            let entry = entry.map_err(io_err(&cur_dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(sink) = name.strip_suffix(".cur") else {
-                continue;
-            };
-            let path = entry.path();
-            let bytes = fs::read(&path).map_err(io_err(&path))?;
-            let valid = bytes.len() == 12 && {
-                let v = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
-                crc32fast::hash(&bytes[..8]).to_le_bytes() == bytes[8..12] && v <= committed_seq
-            };
-            if !valid {
-                return Err(SpoolError::Corrupt {
-                    path,
-                    offset: 0,
-                    reason: "invalid cursor file".into(),
-                });
-            }
-            cursors.insert(
-                sink.to_owned(),
-                u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()),
-            );
-        }
-
+        let last = segments.values().next_back().expect("an active segment");
+        let active = open_append(&last.path)?;
+        let reserved_to = last.bytes;
         Ok((
             Spool {
                 cfg,
+                faults,
                 segments,
                 active,
+                reserved_to,
+                can_reserve: true,
+                tail_dirty: false,
                 pending: Vec::with_capacity(256 * 1024),
                 pending_records: 0,
                 pending_index: Vec::new(),
@@ -285,29 +299,51 @@ impl Spool {
         ))
     }
 
+    /// Checks the spool without changing a byte: what [`Spool::open`]
+    /// would keep, and what it would quarantine. An error if there is no
+    /// spool at `cfg.dir`.
+    pub fn inspect(cfg: &SpoolConfig) -> Result<(SpoolStats, Recovery), SpoolError> {
+        if !cfg.dir.join("segments").is_dir() {
+            return Err(SpoolError::NotFound(cfg.dir.clone()));
+        }
+        let r = recover::recover(&cfg.dir, &Faults::default(), false)?;
+        let stats = SpoolStats {
+            segments: r.segments.len(),
+            bytes: r.segments.values().map(|s| s.bytes).sum(),
+            records: r.segments.values().map(|s| s.records).sum(),
+            first_seq: r.segments.values().next().map_or(0, |s| s.first_seq),
+            next_seq: r
+                .next_seq
+                .max(r.cursors.values().copied().max().unwrap_or(0)),
+            cursors: r.cursors,
+        };
+        Ok((stats, r.report))
+    }
+
     /// Buffers one record and returns its sequence number. Not durable,
     /// and not readable, until [`Spool::commit`]. When the record does not
     /// fit in the active segment, the records buffered before it are
     /// committed first and a new segment is started.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, SpoolError> {
-        if payload.len() > self.cfg.max_record_bytes {
+        let max = self.cfg.max_record_bytes.min(FORMAT_MAX_RECORD_BYTES);
+        if payload.len() > max {
             return Err(SpoolError::RecordTooLarge {
                 len: payload.len(),
-                max: self.cfg.max_record_bytes,
+                max,
             });
         }
         let record_len = (RECORD_HEADER + payload.len()) as u64;
-        let active_bytes = self.active_segment().bytes;
-        let active_has_data = self.active_segment().records > 0 || self.pending_records > 0;
+        let active = self.active_segment();
+        let active_has_data = active.records > 0 || self.pending_records > 0;
         if active_has_data
-            && active_bytes + self.pending.len() as u64 + record_len > self.cfg.segment_bytes
+            && active.bytes + self.pending.len() as u64 + record_len > self.cfg.segment_bytes
         {
             self.commit()?;
             self.roll()?;
         }
         let seq = self.committed_seq + self.pending_records;
         let active = self.active_segment();
-        if (seq - active.first_seq).is_multiple_of(INDEX_EVERY) {
+        if (active.records + self.pending_records).is_multiple_of(INDEX_EVERY) {
             let offset = active.bytes + self.pending.len() as u64;
             self.pending_index.push((seq, offset));
         }
@@ -321,19 +357,46 @@ impl Spool {
         Ok(seq)
     }
 
+    /// Records buffered and not yet durable.
+    pub fn pending_records(&self) -> u64 {
+        self.pending_records
+    }
+
     /// Writes every buffered record with one write and (per the policy) one
     /// `fdatasync`. Returns the next sequence number, i.e. every record
-    /// below it is durable.
+    /// below it is durable. On an error nothing of the batch is durable,
+    /// the segment ends at its last good byte again (or will before the
+    /// next write), and the batch stays buffered for the next commit.
     pub fn commit(&mut self) -> Result<u64, SpoolError> {
         if self.pending_records == 0 {
             return Ok(self.committed_seq);
         }
+        let good = self.active_segment().bytes;
         let path = self.active_segment().path.clone();
-        self.active
-            .write_all(&self.pending)
-            .map_err(io_err(&path))?;
-        if self.cfg.fsync == FsyncPolicy::Always {
-            self.active.sync_data().map_err(io_err(&path))?;
+        if self.tail_dirty {
+            self.faults
+                .set_len(&self.active, good)
+                .map_err(io_err(&path))?;
+            self.tail_dirty = false;
+            self.reserved_to = good;
+        }
+        self.reserve_for(good + self.pending.len() as u64)?;
+        let written = self
+            .faults
+            .write_all(&mut self.active, &self.pending)
+            .and_then(|()| match self.cfg.fsync {
+                FsyncPolicy::Always => self.faults.sync_data(&self.active),
+                FsyncPolicy::Never => Ok(()),
+            });
+        if let Err(source) = written {
+            // Whatever reached the file is not durable: cut it now, or
+            // before the next write if even that fails.
+            self.tail_dirty = true;
+            if self.faults.set_len(&self.active, good).is_ok() {
+                self.tail_dirty = false;
+                self.reserved_to = good;
+            }
+            return Err(SpoolError::Io { path, source });
         }
         let seg = self
             .segments
@@ -344,9 +407,29 @@ impl Spool {
         seg.bytes += self.pending.len() as u64;
         seg.records += self.pending_records;
         self.committed_seq += self.pending_records;
+        seg.end_seq = self.committed_seq;
         self.pending.clear();
         self.pending_records = 0;
         Ok(self.committed_seq)
+    }
+
+    /// Reserves space for the active segment to reach `end` (and a chunk
+    /// beyond), so that a full disk fails here, before any byte is written.
+    fn reserve_for(&mut self, end: u64) -> Result<(), SpoolError> {
+        if !self.can_reserve || self.cfg.reserve_bytes == 0 || end <= self.reserved_to {
+            return Ok(());
+        }
+        let target = (end + self.cfg.reserve_bytes).min(end.max(self.cfg.segment_bytes));
+        let path = &self.segments.values().next_back().expect("active").path;
+        match self
+            .faults
+            .reserve(&self.active, self.reserved_to, target - self.reserved_to)
+        {
+            Ok(true) => self.reserved_to = target,
+            Ok(false) => self.can_reserve = false,
+            Err(e) => return Err(io_err(path)(e)),
+        }
+        Ok(())
     }
 
     fn active_segment(&self) -> &Segment {
@@ -357,11 +440,17 @@ impl Spool {
     }
 
     fn roll(&mut self) -> Result<(), SpoolError> {
-        let seg = create_segment(&self.cfg.dir, self.committed_seq)?;
-        self.active = OpenOptions::new()
-            .append(true)
-            .open(&seg.path)
-            .map_err(io_err(&seg.path))?;
+        let seg = create_segment(&self.cfg.dir, self.committed_seq, &self.faults)?;
+        let active = open_append(&seg.path)?;
+        // The sealed segment gives back the space reserved past its data.
+        let sealed_end = self.active_segment().bytes;
+        self.faults.release(
+            &self.active,
+            sealed_end,
+            self.reserved_to.saturating_sub(sealed_end),
+        );
+        self.active = active;
+        self.reserved_to = seg.bytes;
         self.segments.insert(seg.first_seq, seg);
         Ok(())
     }
@@ -371,7 +460,7 @@ impl Spool {
         self.committed_seq
     }
 
-    /// Oldest sequence number still stored.
+    /// Oldest sequence number still stored (a lower bound).
     pub fn first_seq(&self) -> u64 {
         self.segments.values().next().map_or(0, |s| s.first_seq)
     }
@@ -379,36 +468,10 @@ impl Spool {
     /// Reads up to `max` committed records starting at `from` (or at the
     /// oldest stored record if `from` was already deleted).
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SpoolError> {
-        let from = from.max(self.first_seq());
         let mut out = Vec::new();
-        if from >= self.committed_seq || max == 0 {
-            return Ok(out);
-        }
-        let start_key = self
-            .segments
-            .range(..=from)
-            .next_back()
-            .map_or(0, |(k, _)| *k);
-        for seg in self.segments.range(start_key..).map(|(_, s)| s) {
-            if out.len() >= max {
-                break;
-            }
-            let (mut seq, offset) = seg.position_before(from);
-            let mut file = File::open(&seg.path).map_err(io_err(&seg.path))?;
-            file.seek(SeekFrom::Start(offset))
-                .map_err(io_err(&seg.path))?;
-            let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-            let mut header = [0u8; RECORD_HEADER];
-            while seq < seg.end_seq() && out.len() < max {
-                reader.read_exact(&mut header).map_err(io_err(&seg.path))?;
-                let len = u32::from_le_bytes(header[..4].try_into().unwrap_or_default()) as usize;
-                let mut payload = vec![0u8; len];
-                reader.read_exact(&mut payload).map_err(io_err(&seg.path))?;
-                if seq >= from {
-                    out.push((seq, payload));
-                }
-                seq += 1;
-            }
+        if max > 0 && from < self.committed_seq {
+            self.reader(from)?
+                .read_batch(self.committed_seq, max, &mut out)?;
         }
         Ok(out)
     }
@@ -426,14 +489,7 @@ impl Spool {
             .or_else(|| self.segments.values().next())
             .expect("an active segment");
         let (seq, offset) = seg.position_before(from);
-        SpoolReader::open(
-            &self.cfg.dir,
-            self.cfg.max_record_bytes,
-            seg.first_seq,
-            offset,
-            seq,
-            from,
-        )
+        SpoolReader::open(&self.cfg.dir, seg.first_seq, offset, seq, from)
     }
 
     /// Deletes whole segments that end at or below `min_cursor` (the lowest
@@ -443,7 +499,7 @@ impl Spool {
         let doomed: Vec<u64> = self
             .segments
             .values()
-            .filter(|s| s.first_seq != active_key && s.end_seq() <= min_cursor)
+            .filter(|s| s.first_seq != active_key && s.end_seq <= min_cursor)
             .map(|s| s.first_seq)
             .collect();
         for key in &doomed {
@@ -457,7 +513,7 @@ impl Spool {
         Ok(doomed.len())
     }
 
-    /// Bytes of records stored (all segments).
+    /// Bytes of records stored (all segments) and buffered.
     pub fn stored_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.bytes).sum::<u64>() + self.pending.len() as u64
     }
@@ -493,6 +549,7 @@ impl Spool {
         SpoolStats {
             segments: self.segments.len(),
             bytes: self.segments.values().map(|s| s.bytes).sum(),
+            records: self.segments.values().map(|s| s.records).sum(),
             first_seq: self.first_seq(),
             next_seq: self.committed_seq,
             cursors: self.cursors.clone(),
@@ -505,6 +562,9 @@ impl Spool {
     #[doc(hidden)]
     pub fn crash_with_torn_write(mut self, keep: usize) {
         let keep = keep.min(self.pending.len());
+        if self.tail_dirty {
+            let _ = self.active.set_len(self.active_segment().bytes);
+        }
         let _ = self.active.write_all(&self.pending[..keep]);
     }
 }
@@ -542,99 +602,15 @@ pub fn write_cursor(
     Ok(())
 }
 
-fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, SpoolError> {
+/// Creates a segment atomically (a temporary name, then a rename), so a
+/// failure never leaves a half-made segment behind.
+fn create_segment(dir: &Path, first_seq: u64, faults: &Faults) -> Result<Segment, SpoolError> {
     let path = segment_path(dir, first_seq);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    f.write_all(MAGIC).map_err(io_err(&path))?;
-    f.sync_all().map_err(io_err(&path))?;
+    let tmp = path.with_extension("seg.tmp");
+    faults
+        .create_file(IoOp::Create, &tmp, MAGIC)
+        .map_err(io_err(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
     sync_dir(&dir.join("segments"))?;
-    Ok(Segment {
-        path,
-        first_seq,
-        records: 0,
-        bytes: MAGIC.len() as u64,
-        index: Vec::new(),
-    })
-}
-
-/// Verifies a segment. For the last segment, a bad tail is truncated and
-/// its length returned; elsewhere it is corruption.
-fn scan_segment(
-    dir: &Path,
-    path: &Path,
-    first_seq: u64,
-    max_record: usize,
-    is_last: bool,
-) -> Result<(Segment, u64), SpoolError> {
-    let data = fs::read(path).map_err(io_err(path))?;
-    let corrupt = |offset: usize, reason: &str| SpoolError::Corrupt {
-        path: path.to_owned(),
-        offset: offset as u64,
-        reason: reason.to_owned(),
-    };
-    if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
-        if is_last && data.len() < MAGIC.len() && MAGIC.starts_with(&data) {
-            // Crashed while creating the segment: start it again.
-            let seg = create_segment(dir, first_seq)?;
-            return Ok((seg, data.len() as u64));
-        }
-        return Err(corrupt(0, "bad magic"));
-    }
-    let mut at = MAGIC.len();
-    let mut seq = first_seq;
-    let mut index = Vec::new();
-    let bad = loop {
-        if at == data.len() {
-            break None;
-        }
-        if data.len() - at < RECORD_HEADER {
-            break Some("torn record header");
-        }
-        let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default()) as usize;
-        let sum = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
-        let rec_seq = u64::from_le_bytes(data[at + 8..at + 16].try_into().unwrap_or_default());
-        if len > max_record {
-            break Some("record length above the limit");
-        }
-        if data.len() - at - RECORD_HEADER < len {
-            break Some("torn record payload");
-        }
-        let payload = &data[at + RECORD_HEADER..at + RECORD_HEADER + len];
-        if rec_seq != seq || crc(rec_seq, payload) != sum {
-            break Some("checksum or sequence mismatch");
-        }
-        if (seq - first_seq).is_multiple_of(INDEX_EVERY) {
-            index.push((seq, at as u64));
-        }
-        at += RECORD_HEADER + len;
-        seq += 1;
-    };
-    let mut truncated = 0;
-    if let Some(reason) = bad {
-        if !is_last {
-            return Err(corrupt(at, reason));
-        }
-        truncated = (data.len() - at) as u64;
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(io_err(path))?;
-        f.set_len(at as u64).map_err(io_err(path))?;
-        f.sync_all().map_err(io_err(path))?;
-    }
-    Ok((
-        Segment {
-            path: path.to_owned(),
-            first_seq,
-            records: seq - first_seq,
-            bytes: at as u64,
-            index,
-        },
-        truncated,
-    ))
+    Ok(Segment::empty(path, first_seq))
 }

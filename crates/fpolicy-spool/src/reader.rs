@@ -3,21 +3,23 @@
 //! Records are immutable once written and the log is append-only, so a
 //! reader that never reads at or past the committed sequence number (which
 //! the writer publishes after the bytes are written) needs no coordination.
-//! At the end of a segment file it continues in the segment named after the
-//! next sequence number.
+//! At the end of a segment file it continues in the next segment file.
+//! Sequence numbers may have gaps where recovery removed damaged records:
+//! the reader accepts any increasing sequence number.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::{MAGIC, RECORD_HEADER, SpoolError, crc, io_err, segment_path};
+use crate::recover::next_segment;
+use crate::{FORMAT_MAX_RECORD_BYTES, MAGIC, RECORD_HEADER, SpoolError, crc, io_err, segment_path};
 
 /// Reads committed records in order, starting at a given sequence number.
 #[derive(Debug)]
 pub struct SpoolReader {
     dir: PathBuf,
-    max_record_bytes: usize,
     path: PathBuf,
+    segment_first: u64,
     file: File,
     buf: Vec<u8>,
     start: usize,
@@ -30,7 +32,6 @@ pub struct SpoolReader {
 impl SpoolReader {
     pub(crate) fn open(
         dir: &Path,
-        max_record_bytes: usize,
         segment_first: u64,
         offset: u64,
         offset_seq: u64,
@@ -41,8 +42,8 @@ impl SpoolReader {
         file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
         Ok(SpoolReader {
             dir: dir.to_owned(),
-            max_record_bytes,
             path,
+            segment_first,
             file,
             buf: vec![0; 256 * 1024],
             start: 0,
@@ -52,7 +53,8 @@ impl SpoolReader {
         })
     }
 
-    /// The sequence number of the next record this reader returns.
+    /// The sequence number of the next record this reader returns (every
+    /// record below it has been returned or never existed).
     pub fn position(&self) -> u64 {
         self.next_seq.max(self.skip_below)
     }
@@ -69,15 +71,23 @@ impl SpoolReader {
         let skip_below = self.skip_below;
         while added < max && self.next_seq < committed {
             let Some(header) = self.fill(RECORD_HEADER)? else {
-                // End of this segment file: the next record starts a new one.
-                self.switch_segment()?;
+                // End of this segment file: continue in the next one. With
+                // none, every number below `committed` is a recovery gap.
+                if !self.switch_segment()? {
+                    self.next_seq = committed;
+                }
                 continue;
             };
             let len = u32::from_le_bytes(header[..4].try_into().unwrap_or_default()) as usize;
             let sum = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
             let seq = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
-            if len > self.max_record_bytes || seq != self.next_seq {
+            if len > FORMAT_MAX_RECORD_BYTES || seq < self.next_seq {
                 return Err(self.corrupt("record header does not match the expected sequence"));
+            }
+            if seq >= committed {
+                // Past a gap, only uncommitted records follow.
+                self.next_seq = committed;
+                break;
             }
             let total = RECORD_HEADER + len;
             let Some(record) = self.fill(total)? else {
@@ -92,7 +102,7 @@ impl SpoolReader {
                 added += 1;
             }
             self.start += total;
-            self.next_seq += 1;
+            self.next_seq = seq + 1;
         }
         Ok(added)
     }
@@ -120,11 +130,15 @@ impl SpoolReader {
         Ok(Some(&self.buf[self.start..self.start + n]))
     }
 
-    fn switch_segment(&mut self) -> Result<(), SpoolError> {
+    /// Moves to the next segment file; false when there is none.
+    fn switch_segment(&mut self) -> Result<bool, SpoolError> {
         if self.end != self.start {
             return Err(self.corrupt("partial record at the end of a segment"));
         }
-        let path = segment_path(&self.dir, self.next_seq);
+        let Some(first) = next_segment(&self.dir, self.segment_first)? else {
+            return Ok(false);
+        };
+        let path = segment_path(&self.dir, first);
         let mut file = File::open(&path).map_err(io_err(&path))?;
         let mut magic = [0u8; 8];
         file.read_exact(&mut magic).map_err(io_err(&path))?;
@@ -137,7 +151,10 @@ impl SpoolReader {
         }
         self.path = path;
         self.file = file;
-        Ok(())
+        self.segment_first = first;
+        // A segment holds nothing below its name.
+        self.next_seq = self.next_seq.max(first);
+        Ok(true)
     }
 
     fn corrupt(&self, reason: &str) -> SpoolError {

@@ -153,7 +153,7 @@ fn torn_tail_is_truncated_and_reported() {
 }
 
 #[test]
-fn corruption_before_the_tail_is_an_error_not_a_skip() {
+fn damage_in_an_earlier_segment_loses_only_the_damaged_record() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
@@ -163,13 +163,97 @@ fn corruption_before_the_tail_is_an_error_not_a_skip() {
     spool.commit().unwrap();
     assert!(spool.stats().segments > 2);
     drop(spool);
-    // Flip a payload byte in the first segment.
+    // Flip a payload byte of the first record of the first segment.
     let first = dir.path().join("segments").join(format!("{:020}.seg", 0));
     let mut bytes = std::fs::read(&first).unwrap();
+    let damaged = bytes[8..8 + 16 + 80].to_vec();
     bytes[8 + 16 + 3] ^= 0xff;
     std::fs::write(&first, bytes).unwrap();
-    let err = Spool::open(cfg).unwrap_err();
-    assert!(err.to_string().contains("corrupt"), "{err}");
+    // Inspection reports it and changes nothing.
+    let (stats, found) = Spool::inspect(&cfg).unwrap();
+    assert_eq!(stats.records, 199);
+    assert_eq!(found.lost_records(), 1);
+    assert!(found.damage[0].quarantined.is_none());
+    assert!(!dir.path().join("quarantine").exists());
+    let (spool, recovery) = Spool::open(cfg.clone()).unwrap();
+    assert_eq!(recovery.records, 199);
+    assert_eq!(recovery.lost_records(), 1);
+    assert_eq!(recovery.damage[0].region.lost, Some((0, Some(0))));
+    assert!(recovery.describe()[0].contains("records 0..=0 lost"));
+    // The damaged bytes are kept aside, with the flip.
+    let q = recovery.damage[0].quarantined.clone().unwrap();
+    let kept = std::fs::read(q).unwrap();
+    assert_eq!(kept.len(), damaged.len());
+    assert_ne!(kept, damaged);
+    let all = spool.read(0, usize::MAX).unwrap();
+    assert_eq!(all.len(), 199);
+    for (seq, payload) in all {
+        assert_eq!(payload, (seq as u32).to_le_bytes().repeat(20));
+    }
+    drop(spool);
+    // Recovery repaired it: the next open finds nothing.
+    let (_, again) = Spool::open(cfg).unwrap();
+    assert!(again.damage.is_empty(), "{again:?}");
+}
+
+#[test]
+fn lowering_the_append_limit_keeps_records_written_under_a_higher_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.segment_bytes = 1 << 20;
+    cfg.max_record_bytes = 100_000;
+    let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+    spool.append(&[7u8; 90_000]).unwrap();
+    spool.append(b"small").unwrap();
+    spool.commit().unwrap();
+    drop(spool);
+    cfg.max_record_bytes = 1_000;
+    let (spool, recovery) = Spool::open(cfg).unwrap();
+    assert!(recovery.damage.is_empty());
+    assert_eq!(spool.read(0, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn cursor_damage_resets_it_and_a_cursor_past_a_cut_moves_the_log_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+    for i in 0..30u8 {
+        spool.append(&[i; 30]).unwrap();
+    }
+    spool.commit().unwrap();
+    spool.set_cursor("jsonl", 30).unwrap();
+    spool.set_cursor("sqs", 5).unwrap();
+    drop(spool);
+    // Cut the last segment's last record as a torn tail would.
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let tail = segs.last().unwrap().clone();
+    let len = std::fs::metadata(&tail).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tail)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    // And damage the sqs cursor.
+    std::fs::write(dir.path().join("cursors/sqs.cur"), b"garbage").unwrap();
+    let (mut spool, recovery) = Spool::open(cfg).unwrap();
+    assert_eq!(recovery.cursors_reset, vec!["sqs".to_owned()]);
+    assert_eq!(recovery.cursors_past_end, vec!["jsonl".to_owned()]);
+    assert_eq!(spool.cursor("sqs"), spool.first_seq());
+    // New records land after the jsonl cursor, so that sink sees them.
+    assert_eq!(spool.append(b"next").unwrap(), 30);
+    spool.commit().unwrap();
+    assert_eq!(
+        spool.read(spool.cursor("jsonl"), 10).unwrap(),
+        vec![(30, b"next".to_vec())]
+    );
+    // Everything before the cut reads back for the reset sink.
+    assert_eq!(spool.read(0, 100).unwrap().len(), 30);
 }
 
 #[test]

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 fn cfg(dir: &std::path::Path) -> SpoolConfig {
     SpoolConfig {
-        dir: dir.to_owned(),
         segment_bytes: 4096,
         max_record_bytes: 1024,
         fsync: FsyncPolicy::Never,
+        ..SpoolConfig::new(dir)
     }
 }
 
