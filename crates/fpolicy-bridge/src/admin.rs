@@ -92,7 +92,22 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
                     "not ready: not listening or spool not open\n".into(),
                 )
             } else if server_only {
-                ("200 OK", TEXT, "ready (server)\n".into())
+                // A full disk is no reason to replace the task that holds
+                // the spool: the server keeps its sessions and recovers by
+                // itself once space is back.
+                (
+                    "200 OK",
+                    TEXT,
+                    format!("ready (server){}\n", notes(metrics)),
+                )
+            } else if let Some(why) = metrics.spool_write_error() {
+                (
+                    "503 Service Unavailable",
+                    TEXT,
+                    format!(
+                        "not ready: spool cannot be written, new events are refused (disk full?): {why}\n"
+                    ),
+                )
             } else if metrics.ontap_registered.load(Relaxed) == 2 {
                 let why = metrics
                     .ontap_error()
@@ -121,7 +136,7 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
                     ),
                 )
             } else {
-                ("200 OK", TEXT, "ready\n".into())
+                ("200 OK", TEXT, format!("ready{}\n", notes(metrics)))
             }
         }
         _ => (
@@ -130,6 +145,18 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
             "try /metrics, /healthz or /readyz\n".into(),
         ),
     }
+}
+
+/// What a ready server still wants an operator to know.
+fn notes(metrics: &Metrics) -> String {
+    let mut out = String::new();
+    if let Some(why) = metrics.spool_write_error() {
+        out.push_str(&format!("; spool cannot be written: {why}"));
+    }
+    if let Some(summary) = metrics.spool_recovery() {
+        out.push_str(&format!("; {summary}"));
+    }
+    out
 }
 
 /// The answer of a health probe: `fpolicy-bridge health`, the container

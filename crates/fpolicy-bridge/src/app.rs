@@ -74,14 +74,53 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
 
 pub fn spool_config(cfg: &Config) -> SpoolConfig {
     SpoolConfig {
-        dir: cfg.spool_dir(),
         segment_bytes: cfg.spool.segment_bytes,
+        // What one event may take; records written under a higher limit
+        // stay readable (the format's own limit is far above this).
         max_record_bytes: cfg.server.max_frame_bytes * 2 + 4096,
         fsync: match cfg.spool.fsync {
             FsyncSetting::Always => FsyncPolicy::Always,
             FsyncSetting::Never => FsyncPolicy::Never,
         },
+        // The whole active segment is reserved when it is started, so
+        // other writers on the disk (JSON Lines files) cannot take the
+        // space its records need.
+        reserve_bytes: cfg.spool.segment_bytes,
+        ..SpoolConfig::new(cfg.spool_dir())
     }
+}
+
+/// Says what recovery found: one line per damaged region (error), a
+/// summary for /readyz, and the damage metrics.
+fn report_recovery(recovery: &fpolicy_spool::Recovery, metrics: &Metrics) {
+    if recovery.truncated_bytes > 0 && !recovery.has_damage() {
+        tracing::warn!(
+            truncated_bytes = recovery.truncated_bytes,
+            "spool recovery cut a torn write at the end of the log (never acknowledged; bytes kept in quarantine/)"
+        );
+    }
+    if recovery.has_damage() {
+        for line in recovery.describe() {
+            tracing::error!(damage = %line, "spool recovery: damaged data quarantined");
+        }
+        let summary = format!(
+            "spool recovery found damage: {} records lost, {} bytes in quarantine/ (fpolicy-bridge spool check)",
+            recovery.lost_records(),
+            recovery.damaged_bytes()
+        );
+        tracing::error!(
+            lost_records = recovery.lost_records(),
+            quarantined_bytes = recovery.damaged_bytes(),
+            "{summary}"
+        );
+        metrics.set_spool_recovery(Some(summary));
+    }
+    metrics
+        .spool_damaged_records
+        .store(recovery.lost_records(), Relaxed);
+    metrics
+        .spool_quarantined_bytes
+        .store(recovery.damaged_bytes(), Relaxed);
 }
 
 /// Configured names, plus ONTAP's when `[ontap]` is set up for it.
@@ -128,12 +167,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let spool_cfg = spool_config(&cfg);
     let opened = Instant::now();
     let (spool, recovery) = Spool::open(spool_cfg.clone()).context("cannot open the spool")?;
-    if recovery.truncated_bytes > 0 {
-        tracing::warn!(
-            truncated_bytes = recovery.truncated_bytes,
-            "spool recovery cut a torn write at the end of the log (never acknowledged)"
-        );
-    }
+    report_recovery(&recovery, &metrics);
     tracing::info!(
         dir = %spool_cfg.dir.display(),
         segments = recovery.segments,
@@ -146,17 +180,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     metrics.spool_bytes.store(stats.bytes, Relaxed);
     metrics.spool_first_seq.store(stats.first_seq, Relaxed);
     metrics.spool_next_seq.store(stats.next_seq, Relaxed);
+    metrics.spool_records.store(stats.records, Relaxed);
 
     // (sink, events per second at most)
     let mut sinks: Vec<(Box<dyn Sink>, u32)> = Vec::new();
     if cfg.sinks.jsonl.enabled {
         let fsync = cfg.spool.fsync == FsyncSetting::Always;
         sinks.push((
-            Box::new(JsonlSink::new(
-                &cfg.jsonl_dir(),
-                cfg.sinks.jsonl.max_file_bytes,
-                fsync,
-            )?),
+            Box::new(
+                JsonlSink::new(&cfg.jsonl_dir(), cfg.sinks.jsonl.max_file_bytes, fsync)?
+                    .with_metrics(metrics.clone()),
+            ),
             0,
         ));
     }
@@ -287,6 +321,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .map(|p| p.parse::<Cidr>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()?,
         tls: tls::acceptor(&cfg.server.tls)?,
+        frame_budget: Arc::new(tokio::sync::Semaphore::new(
+            (cfg.server.max_buffered_bytes / 1024).min(u64::from(u32::MAX)) as usize,
+        )),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tracing::info!(listen = %listen_addr, admin = %admin_addr, tls = ?cfg.server.tls.mode, "fpolicy-bridge listening");

@@ -66,6 +66,10 @@ pub struct ServerConfig {
     pub frame_timeout_secs: u64,
     pub max_connections: usize,
     pub max_frame_bytes: usize,
+    pub max_pending_handshakes: usize,
+    pub max_pending_handshakes_per_peer: usize,
+    pub handshake_max_frame_bytes: usize,
+    pub max_buffered_bytes: u64,
     pub max_outstanding_per_session: usize,
     pub default_engine: EngineType,
     pub allowed_policies: Vec<String>,
@@ -538,6 +542,10 @@ impl Default for ServerConfig {
             frame_timeout_secs: 30,
             max_connections: 1024,
             max_frame_bytes: 1024 * 1024,
+            max_pending_handshakes: 64,
+            max_pending_handshakes_per_peer: 8,
+            handshake_max_frame_bytes: 16 * 1024,
+            max_buffered_bytes: 256 * 1024 * 1024,
             max_outstanding_per_session: 4096,
             default_engine: EngineType::Asynchronous,
             allowed_policies: Vec::new(),
@@ -686,6 +694,14 @@ impl Config {
             ("server.frame_timeout_secs", s.frame_timeout_secs),
             ("server.max_connections", s.max_connections as u64),
             (
+                "server.max_pending_handshakes",
+                s.max_pending_handshakes as u64,
+            ),
+            (
+                "server.max_pending_handshakes_per_peer",
+                s.max_pending_handshakes_per_peer as u64,
+            ),
+            (
                 "server.max_outstanding_per_session",
                 s.max_outstanding_per_session as u64,
             ),
@@ -704,6 +720,15 @@ impl Config {
         }
         if !(4096..=64 * 1024 * 1024).contains(&s.max_frame_bytes) {
             return bad("server.max_frame_bytes must be between 4096 and 67108864".into());
+        }
+        if !(1024..=s.max_frame_bytes).contains(&s.handshake_max_frame_bytes) {
+            return bad(
+                "server.handshake_max_frame_bytes must be between 1024 and server.max_frame_bytes"
+                    .into(),
+            );
+        }
+        if s.max_buffered_bytes < s.max_frame_bytes as u64 {
+            return bad("server.max_buffered_bytes must be at least server.max_frame_bytes".into());
         }
         for p in &s.allowed_peers {
             if let Err(e) = p.parse::<Cidr>() {

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use fpolicy_event::Operation;
 use fpolicy_proto::ScreenResponse;
-use fpolicy_spool::Spool;
+use fpolicy_spool::{Spool, SpoolError};
 use tokio::sync::{mpsc, watch};
 
-use crate::metrics::Metrics;
+use crate::log_limit::LogLimit;
+use crate::metrics::{Metrics, WriteErrorKind};
 
 /// Most records taken into one commit.
 const MAX_COMMIT_RECORDS: usize = 16_384;
@@ -134,10 +135,176 @@ pub struct Writer {
     pub metrics: Arc<Metrics>,
 }
 
+/// While commits fail, how often to try again.
+const RETRY_COMMIT: Duration = Duration::from_millis(500);
+/// On shutdown with commits failing, how long to keep trying.
+const FINAL_COMMIT_TRIES: u32 = 10;
+
+static DROPPED_FULL: LogLimit = LogLimit::new(Duration::from_secs(10));
+static DROPPED_FAILING: LogLimit = LogLimit::new(Duration::from_secs(10));
+static APPEND_REFUSED: LogLimit = LogLimit::new(Duration::from_secs(10));
+static COMMIT_FAILING: LogLimit = LogLimit::new(Duration::from_secs(10));
+
+/// The writer's state between loops.
+struct WriterLoop {
+    spool: Spool,
+    committed: Arc<Committed>,
+    metrics: Arc<Metrics>,
+    limits: IngestLimits,
+    /// Answers waiting for their records' commit.
+    replies: Vec<Replies>,
+    /// Since when commits fail (disk full, I/O error), and the last try.
+    failing: Option<(Instant, Instant)>,
+}
+
+fn error_kind(e: &SpoolError) -> WriteErrorKind {
+    if e.is_no_space() {
+        WriteErrorKind::NoSpace
+    } else {
+        WriteErrorKind::Io
+    }
+}
+
+impl WriterLoop {
+    /// Appends a session's batch, or drops it loudly when the spool is
+    /// full or cannot be written. A dropped batch's synchronous answers
+    /// are withheld, so ONTAP cancels and resends those requests.
+    fn take(&mut self, batch: IngestBatch) {
+        let m = &self.metrics;
+        if batch.count > 0 && self.failing.is_some() {
+            m.events_dropped.fetch_add(batch.count as u64, Relaxed);
+            crate::limited!(
+                DROPPED_FAILING,
+                error,
+                error = self.metrics.spool_write_error().unwrap_or_default(),
+                "spool cannot be written (disk full?): dropping new events until a commit succeeds"
+            );
+            return;
+        }
+        if batch.count > 0 && self.spool.stored_bytes() >= self.limits.capacity_bytes {
+            m.events_dropped.fetch_add(batch.count as u64, Relaxed);
+            crate::limited!(
+                DROPPED_FULL,
+                error,
+                capacity_bytes = self.limits.capacity_bytes,
+                "spool is full: dropping events until sinks catch up"
+            );
+            return;
+        }
+        let mut failed = false;
+        for rec in batch.records() {
+            match self.spool.append(rec) {
+                Ok(_) => {
+                    if let Some(op) = rec.get(1).and_then(|c| Operation::from_code(*c)) {
+                        m.event(op);
+                    }
+                }
+                Err(e @ SpoolError::RecordTooLarge { .. }) => {
+                    m.events_dropped.fetch_add(1, Relaxed);
+                    crate::limited!(APPEND_REFUSED, error, error = %e, "event refused by the spool; dropped");
+                    failed = true;
+                }
+                Err(e) => {
+                    // Rolling to a new segment failed: what is buffered
+                    // stays; the rest of this batch is dropped.
+                    self.commit_failed(&e);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if let Some(r) = batch.replies
+            && !failed
+        {
+            self.replies.push(r);
+        }
+    }
+
+    fn commit_failed(&mut self, e: &SpoolError) {
+        let now = Instant::now();
+        let kind = error_kind(e);
+        self.metrics
+            .set_spool_write_error(Some((kind, e.to_string())));
+        match self.failing {
+            None => {
+                tracing::error!(error = %e, kind = kind.label(), pending = self.spool.pending_records(), "spool commit failed: nothing of the batch is acknowledged; new events are refused (back pressure) and the commit is retried every 500 ms");
+                self.failing = Some((now, now));
+            }
+            Some((since, _)) => {
+                crate::limited!(COMMIT_FAILING, error, error = %e, failing_secs = since.elapsed().as_secs(), "spool commit still failing");
+                self.failing = Some((since, now));
+            }
+        }
+    }
+
+    /// Commits what was appended (not more often than RETRY_COMMIT while
+    /// commits fail), then publishes and answers.
+    fn commit(&mut self) {
+        if let Some((_, last_try)) = self.failing
+            && last_try.elapsed() < RETRY_COMMIT
+        {
+            return;
+        }
+        let started = Instant::now();
+        match self.spool.commit() {
+            Ok(seq) => {
+                if let Some((since, _)) = self.failing.take() {
+                    tracing::warn!(
+                        failing_secs = since.elapsed().as_secs(),
+                        next_seq = seq,
+                        "spool commits succeed again; taking events"
+                    );
+                    self.metrics.set_spool_write_error(None);
+                }
+                if !self.replies.is_empty() || seq != self.committed.seq() {
+                    self.metrics.fsync(started.elapsed());
+                    self.metrics.spool_commits.fetch_add(1, Relaxed);
+                }
+                self.committed.publish(seq);
+                self.metrics.spool_next_seq.store(seq, Relaxed);
+                for r in self.replies.drain(..) {
+                    // A closed session no longer needs its answers.
+                    let _ = r.to.send(r.responses);
+                }
+            }
+            // The batch stays buffered and its answers wait: both go out
+            // once a commit succeeds.
+            Err(e) => self.commit_failed(&e),
+        }
+    }
+
+    /// The last commit at shutdown: a few more tries if commits fail.
+    fn close(mut self) {
+        for _ in 0..FINAL_COMMIT_TRIES {
+            self.failing = self
+                .failing
+                .map(|(since, _)| (since, Instant::now() - RETRY_COMMIT));
+            self.commit();
+            if self.spool.pending_records() == 0 {
+                break;
+            }
+            std::thread::sleep(RETRY_COMMIT);
+        }
+        let lost = self.spool.pending_records();
+        if lost > 0 {
+            tracing::error!(
+                lost,
+                "spool could not commit at shutdown: these events were never acknowledged and are lost"
+            );
+        }
+        self.committed.publish(self.spool.committed_seq());
+        self.committed.close();
+        tracing::info!(
+            next_seq = self.spool.committed_seq(),
+            "spool writer stopped"
+        );
+    }
+}
+
 /// Runs the writer until every sender is dropped, then commits and closes.
 pub fn run_writer(w: Writer) {
     let Writer {
-        mut spool,
+        spool,
         mut rx,
         rt,
         committed,
@@ -146,12 +313,22 @@ pub fn run_writer(w: Writer) {
         limits,
         metrics,
     } = w;
-    let mut replies: Vec<Replies> = Vec::new();
-    let mut dropped_since_log = 0u64;
-    let mut last_drop_log: Option<Instant> = None;
+    let mut wl = WriterLoop {
+        spool,
+        committed,
+        metrics,
+        limits,
+        replies: Vec::new(),
+        failing: None,
+    };
     let mut last_housekeeping = Instant::now();
     loop {
-        let first = rt.block_on(async { tokio::time::timeout(TICK, rx.recv()).await });
+        let wait = if wl.failing.is_some() {
+            RETRY_COMMIT
+        } else {
+            TICK
+        };
+        let first = rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await });
         let mut batches = match first {
             Ok(Some(b)) => vec![b],
             Ok(None) => break,
@@ -168,76 +345,32 @@ pub fn run_writer(w: Writer) {
             }
         }
         for batch in batches {
-            if batch.count > 0 && spool.stored_bytes() >= limits.capacity_bytes {
-                // Full: never silent. The synchronous answers are withheld,
-                // so ONTAP cancels and resends those requests elsewhere.
-                metrics
-                    .events_dropped
-                    .fetch_add(batch.count as u64, Relaxed);
-                dropped_since_log += batch.count as u64;
-                if last_drop_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                    tracing::error!(
-                        dropped = dropped_since_log,
-                        capacity_bytes = limits.capacity_bytes,
-                        "spool is full: dropping events until sinks catch up"
-                    );
-                    dropped_since_log = 0;
-                    last_drop_log = Some(Instant::now());
-                }
-                continue;
-            }
-            let mut failed = false;
-            for rec in batch.records() {
-                if let Err(e) = spool.append(rec) {
-                    tracing::error!(error = %e, "spool append failed; event dropped");
-                    metrics.events_dropped.fetch_add(1, Relaxed);
-                    failed = true;
-                    continue;
-                }
-                if let Some(op) = rec.get(1).and_then(|c| Operation::from_code(*c)) {
-                    metrics.event(op);
-                }
-            }
-            if let Some(r) = batch.replies
-                && !failed
-            {
-                replies.push(r);
-            }
+            wl.take(batch);
         }
-        let started = Instant::now();
-        match spool.commit() {
-            Ok(seq) => {
-                if !replies.is_empty() || seq != committed.seq() {
-                    metrics.fsync(started.elapsed());
-                    metrics.spool_commits.fetch_add(1, Relaxed);
-                }
-                committed.publish(seq);
-                metrics.spool_next_seq.store(seq, Relaxed);
-                for r in replies.drain(..) {
-                    // A closed session no longer needs its answers.
-                    let _ = r.to.send(r.responses);
-                }
-            }
-            Err(e) => {
-                // Nothing was acknowledged; the sessions' requests time out
-                // on the ONTAP side and are resent.
-                tracing::error!(error = %e, "spool commit failed");
-                replies.clear();
-            }
-        }
+        wl.commit();
+        let failing = wl.failing.is_some();
         if last_housekeeping.elapsed() >= TICK {
             last_housekeeping = Instant::now();
-            housekeeping(&mut spool, &sink_cursors, &back_pressure, limits, &metrics);
+            housekeeping(
+                &mut wl.spool,
+                &sink_cursors,
+                &back_pressure,
+                limits,
+                &wl.metrics,
+                failing,
+            );
         } else {
-            apply_back_pressure(&spool, &sink_cursors, &back_pressure, limits, &metrics);
+            apply_back_pressure(
+                &wl.spool,
+                &sink_cursors,
+                &back_pressure,
+                limits,
+                &wl.metrics,
+                failing,
+            );
         }
     }
-    if let Err(e) = spool.commit() {
-        tracing::error!(error = %e, "final spool commit failed");
-    }
-    committed.publish(spool.committed_seq());
-    committed.close();
-    tracing::info!(next_seq = spool.committed_seq(), "spool writer stopped");
+    wl.close();
 }
 
 fn min_cursor(sink_cursors: &[Arc<AtomicU64>], committed: u64) -> u64 {
@@ -254,11 +387,13 @@ fn apply_back_pressure(
     back_pressure: &watch::Sender<bool>,
     limits: IngestLimits,
     metrics: &Metrics,
+    write_failing: bool,
 ) {
     let committed = spool.committed_seq();
     let lag = committed - min_cursor(sink_cursors, committed).min(committed);
-    // Near capacity counts as high too: push back before dropping.
-    let nearly_full = spool.stored_bytes() >= limits.capacity_bytes / 10 * 9;
+    // Near capacity, or unable to write at all, counts as high too: push
+    // back before dropping.
+    let nearly_full = spool.stored_bytes() >= limits.capacity_bytes / 10 * 9 || write_failing;
     let on = *back_pressure.borrow();
     let want = if on {
         lag > limits.low_watermark || nearly_full
@@ -284,13 +419,23 @@ fn housekeeping(
     back_pressure: &watch::Sender<bool>,
     limits: IngestLimits,
     metrics: &Metrics,
+    write_failing: bool,
 ) {
     let min = min_cursor(sink_cursors, spool.committed_seq());
     if let Err(e) = spool.retain_below(min) {
-        tracing::error!(error = %e, "spool retention failed");
+        static RETENTION: LogLimit = LogLimit::new(Duration::from_secs(60));
+        crate::limited!(RETENTION, error, error = %e, "spool retention failed");
     }
     metrics.spool_bytes.store(spool.stored_bytes(), Relaxed);
     metrics.spool_first_seq.store(spool.first_seq(), Relaxed);
     metrics.spool_next_seq.store(spool.committed_seq(), Relaxed);
-    apply_back_pressure(spool, sink_cursors, back_pressure, limits, metrics);
+    metrics.spool_records.store(spool.stats().records, Relaxed);
+    apply_back_pressure(
+        spool,
+        sink_cursors,
+        back_pressure,
+        limits,
+        metrics,
+        write_failing,
+    );
 }

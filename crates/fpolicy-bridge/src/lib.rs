@@ -11,6 +11,7 @@ pub mod cidr;
 pub mod config;
 pub mod emf;
 pub mod ingest;
+pub mod log_limit;
 pub mod metrics;
 pub mod ontap;
 pub mod pipeline;

@@ -246,8 +246,21 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum SpoolCommand {
-    /// Segments, records and each sink's position (server must be stopped).
+    /// Segments, records, each sink's position and any damage (read-only;
+    /// server must be stopped).
     Stats {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Verify every record and cursor without changing anything; exit 1
+    /// when something is damaged (server must be stopped).
+    Check {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Do what `serve` does at start: move damaged bytes to quarantine/,
+    /// keep every intact record, and report (server must be stopped).
+    Repair {
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -372,6 +385,12 @@ fn main() -> std::process::ExitCode {
         Command::Spool {
             command: SpoolCommand::Stats { common },
         } => spool_stats(&common),
+        Command::Spool {
+            command: SpoolCommand::Check { common },
+        } => spool_check(&common),
+        Command::Spool {
+            command: SpoolCommand::Repair { common },
+        } => spool_repair(&common),
         Command::Query(args) => run_query(args),
         Command::Ontap(args) => ontap_command(args),
         Command::Poll {
@@ -397,23 +416,96 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn spool_stats(common: &CommonArgs) -> anyhow::Result<()> {
-    let cfg = load(common)?;
-    let _lock =
-        app::lock_data_dir(&cfg.data_dir).context("stop the server first, or read /metrics")?;
-    let (spool, recovery) = fpolicy_spool::Spool::open(app::spool_config(&cfg))?;
-    let s = spool.stats();
-    let report = serde_json::json!({
+/// Holds the data dir of a spool that must already exist (nothing is
+/// created), so that a diagnostic never runs beside the server.
+fn lock_existing_spool(cfg: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    let spool = cfg.spool_dir();
+    anyhow::ensure!(
+        spool.join("segments").is_dir(),
+        "no spool at {} (wrong --data-dir or --config?)",
+        spool.display()
+    );
+    let lock = cfg.data_dir.join("LOCK");
+    let Ok(file) = std::fs::File::open(&lock) else {
+        return Ok(None);
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "data dir {} is in use by a running fpolicy-bridge: stop the server first, or read /metrics",
+            cfg.data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", lock.display()))
+        }
+    }
+}
+
+fn spool_report(
+    cfg: &Config,
+    s: &fpolicy_spool::SpoolStats,
+    recovery: &fpolicy_spool::Recovery,
+) -> serde_json::Value {
+    serde_json::json!({
         "dir": cfg.spool_dir(),
         "segments": s.segments,
         "bytes": s.bytes,
         "first_seq": s.first_seq,
         "next_seq": s.next_seq,
-        "records": s.next_seq - s.first_seq,
-        "truncated_bytes_on_open": recovery.truncated_bytes,
+        "records": s.records,
+        "torn_tail_bytes": recovery.truncated_bytes,
+        "lost_records": recovery.lost_records(),
+        "damaged_bytes": recovery.damaged_bytes(),
+        "damage": recovery.describe(),
         "sinks": s.cursors.iter().map(|(k, v)| (k.clone(), serde_json::json!({"cursor": v, "lag": s.next_seq.saturating_sub(*v)}))).collect::<serde_json::Map<_, _>>(),
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    })
+}
+
+fn spool_stats(common: &CommonArgs) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    let _lock = lock_existing_spool(&cfg)?;
+    let (stats, recovery) = fpolicy_spool::Spool::inspect(&app::spool_config(&cfg))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&spool_report(&cfg, &stats, &recovery))?
+    );
+    Ok(())
+}
+
+fn spool_check(common: &CommonArgs) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    let _lock = lock_existing_spool(&cfg)?;
+    let (stats, recovery) = fpolicy_spool::Spool::inspect(&app::spool_config(&cfg))?;
+    for line in recovery.describe() {
+        println!("{line}");
+    }
+    println!(
+        "{} records in {} segments; {} damaged bytes, {} records lost, {} torn tail bytes",
+        stats.records,
+        stats.segments,
+        recovery.damaged_bytes(),
+        recovery.lost_records(),
+        recovery.truncated_bytes
+    );
+    anyhow::ensure!(
+        recovery.damage.is_empty() && recovery.cursors_reset.is_empty(),
+        "the spool needs recovery: `fpolicy-bridge spool repair` (or `serve`, which repairs at start) keeps every intact record and moves the damaged bytes to quarantine/"
+    );
+    println!("ok");
+    Ok(())
+}
+
+fn spool_repair(common: &CommonArgs) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    let _lock = lock_existing_spool(&cfg)?;
+    let (spool, recovery) = fpolicy_spool::Spool::open(app::spool_config(&cfg))?;
+    for line in recovery.describe() {
+        println!("{line}");
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&spool_report(&cfg, &spool.stats(), &recovery))?
+    );
     Ok(())
 }
 

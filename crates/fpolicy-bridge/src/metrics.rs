@@ -33,11 +33,19 @@ labelled!(CloseReason {
     IoError = "io_error",
     TlsError = "tls_error",
     Shutdown = "shutdown",
+    TooManySessions = "too_many_sessions",
 });
 
 labelled!(RejectReason {
     PeerNotAllowed = "peer_not_allowed",
     TooManyConnections = "too_many_connections",
+    TooManyHandshakes = "too_many_handshakes",
+    TooManyFromPeer = "too_many_from_peer",
+});
+
+labelled!(WriteErrorKind {
+    NoSpace = "no_space",
+    Io = "io",
 });
 
 labelled!(ParseError {
@@ -78,15 +86,20 @@ pub struct SinkMetrics {
     pub up: AtomicU64,
     /// Calls kept in flight for the last batch (the concurrency formula).
     pub in_flight: AtomicU64,
+    /// 1 while the sink cannot read the spool (delivery stopped).
+    pub spool_read_failing: AtomicU64,
+    pub spool_read_errors: AtomicU64,
+    /// Why the sink is down, for /readyz.
+    pub down_reason: Mutex<Option<String>>,
 }
 
 #[derive(Debug)]
 pub struct Metrics {
     pub sessions_handshaking: AtomicU64,
     pub sessions_active: AtomicU64,
-    pub sessions_closed: [AtomicU64; 9],
+    pub sessions_closed: [AtomicU64; 10],
     pub connections_accepted: AtomicU64,
-    pub connections_rejected: [AtomicU64; 2],
+    pub connections_rejected: [AtomicU64; 4],
     pub frames: [AtomicU64; 13],
     pub events: [AtomicU64; 15],
     pub parse_errors: [AtomicU64; 5],
@@ -105,6 +118,20 @@ pub struct Metrics {
     pub back_pressure_active: AtomicU64,
     pub back_pressure_transitions: AtomicU64,
     pub events_dropped: AtomicU64,
+    pub spool_records: AtomicU64,
+    /// 1 while group commits fail (disk full, I/O error).
+    pub spool_write_failing: AtomicU64,
+    pub spool_write_errors: [AtomicU64; 2],
+    spool_write_error: Mutex<Option<String>>,
+    /// Records recovery found damaged and quarantined (their sequence
+    /// numbers are in the log line and `spool check`).
+    pub spool_damaged_records: AtomicU64,
+    pub spool_quarantined_bytes: AtomicU64,
+    spool_recovery: Mutex<Option<String>>,
+    /// JSON Lines files whose torn last line was cut at start.
+    pub jsonl_torn_tails: AtomicU64,
+    /// Bytes held by frames being read, against server.max_buffered_bytes.
+    pub buffered_bytes: AtomicU64,
     pub ready: AtomicU64,
     /// Self-registration: 0 = not configured, 1 = registered, 2 = pending.
     pub ontap_registered: AtomicU64,
@@ -139,6 +166,15 @@ impl Default for Metrics {
             back_pressure_active: AtomicU64::new(0),
             back_pressure_transitions: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
+            spool_records: AtomicU64::new(0),
+            spool_write_failing: AtomicU64::new(0),
+            spool_write_errors: counters(),
+            spool_write_error: Mutex::new(None),
+            spool_damaged_records: AtomicU64::new(0),
+            spool_quarantined_bytes: AtomicU64::new(0),
+            spool_recovery: Mutex::new(None),
+            jsonl_torn_tails: AtomicU64::new(0),
+            buffered_bytes: AtomicU64::new(0),
             ready: AtomicU64::new(0),
             ontap_registered: AtomicU64::new(0),
             ontap_error: Mutex::new(None),
@@ -197,6 +233,48 @@ impl Metrics {
             .clone()
     }
 
+    /// Records a failed group commit (or, with `None`, that commits work
+    /// again).
+    pub fn set_spool_write_error(&self, e: Option<(WriteErrorKind, String)>) {
+        let mut cur = self
+            .spool_write_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match e {
+            Some((kind, why)) => {
+                self.spool_write_errors[kind as usize].fetch_add(1, Relaxed);
+                self.spool_write_failing.store(1, Relaxed);
+                *cur = Some(why);
+            }
+            None => {
+                self.spool_write_failing.store(0, Relaxed);
+                *cur = None;
+            }
+        }
+    }
+
+    pub fn spool_write_error(&self) -> Option<String> {
+        self.spool_write_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What recovery found at start, when it found damage.
+    pub fn set_spool_recovery(&self, summary: Option<String>) {
+        *self
+            .spool_recovery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = summary;
+    }
+
+    pub fn spool_recovery(&self) -> Option<String> {
+        self.spool_recovery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn set_ontap_error(&self, e: Option<String>) {
         *self.ontap_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
@@ -224,13 +302,24 @@ impl Metrics {
             .collect()
     }
 
-    /// Names of sinks whose destination is not usable.
+    /// Names of sinks whose destination is not usable, or that cannot
+    /// read the spool, with the reason when known.
     pub fn sinks_down(&self) -> Vec<String> {
         let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
         sinks
             .iter()
-            .filter(|(_, m)| m.up.load(Relaxed) == 0)
-            .map(|(n, _)| n.clone())
+            .filter(|(_, m)| m.up.load(Relaxed) == 0 || m.spool_read_failing.load(Relaxed) == 1)
+            .map(|(n, m)| {
+                match m
+                    .down_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_deref()
+                {
+                    Some(why) => format!("{n} ({why})"),
+                    None => n.clone(),
+                }
+            })
             .collect()
     }
 
@@ -406,7 +495,12 @@ impl Metrics {
             "Records stored in the spool.",
             "gauge",
         );
-        let _ = writeln!(o, "fpolicy_spool_records {}", next.saturating_sub(first));
+        let _ = first;
+        let _ = writeln!(
+            o,
+            "fpolicy_spool_records {}",
+            self.spool_records.load(Relaxed)
+        );
         g(
             &mut o,
             "spool_committed_seq",
@@ -488,6 +582,7 @@ impl Metrics {
             "fpolicy_events_dropped_total {}",
             self.events_dropped.load(Relaxed)
         );
+        self.render_faults(&mut o);
         let polls = self.polls.snapshot();
         for (name, kind, help, f) in [
             (
@@ -610,6 +705,18 @@ impl Metrics {
                 "1 while the sink's destination is usable; 0 after a failed check or 30 s of failures.",
                 |s| s.up.load(Relaxed),
             ),
+            (
+                "sink_spool_read_failing",
+                "gauge",
+                "1 while the sink cannot read the spool (delivery stopped; see /readyz).",
+                |s| s.spool_read_failing.load(Relaxed),
+            ),
+            (
+                "sink_spool_read_errors_total",
+                "counter",
+                "Failed reads of the spool by the sink.",
+                |s| s.spool_read_errors.load(Relaxed),
+            ),
         ] {
             g(&mut o, name, help, kind);
             for (sink, m) in sinks.iter() {
@@ -630,5 +737,64 @@ impl Metrics {
             );
         }
         o
+    }
+
+    /// The fault-tolerance metrics: spool write failures, recovery damage,
+    /// torn JSON Lines tails, buffered bytes, suppressed log lines.
+    fn render_faults(&self, o: &mut String) {
+        let mut one = |name: &str, help: &str, kind: &str, value: u64| {
+            let _ = writeln!(
+                o,
+                "# HELP fpolicy_{name} {help}\n# TYPE fpolicy_{name} {kind}\nfpolicy_{name} {value}"
+            );
+        };
+        one(
+            "spool_write_failing",
+            "1 while group commits fail (disk full or I/O error): new events are refused with back pressure.",
+            "gauge",
+            self.spool_write_failing.load(Relaxed),
+        );
+        one(
+            "spool_damaged_records",
+            "Records the last recovery found damaged (lost; bytes in quarantine/).",
+            "gauge",
+            self.spool_damaged_records.load(Relaxed),
+        );
+        one(
+            "spool_quarantined_bytes",
+            "Bytes the last recovery moved to quarantine/.",
+            "gauge",
+            self.spool_quarantined_bytes.load(Relaxed),
+        );
+        one(
+            "jsonl_torn_tails_repaired_total",
+            "JSON Lines files whose torn last line was cut at open (the event is delivered again from the spool).",
+            "counter",
+            self.jsonl_torn_tails.load(Relaxed),
+        );
+        one(
+            "buffered_bytes",
+            "Bytes reserved by frames being read, against server.max_buffered_bytes.",
+            "gauge",
+            self.buffered_bytes.load(Relaxed),
+        );
+        one(
+            "log_lines_suppressed_total",
+            "Log lines withheld by rate limiting (each limited line carries the count).",
+            "counter",
+            crate::log_limit::SUPPRESSED.load(Relaxed),
+        );
+        let _ = writeln!(
+            o,
+            "# HELP fpolicy_spool_write_errors_total Failed group commits, by kind.\n# TYPE fpolicy_spool_write_errors_total counter"
+        );
+        for k in WriteErrorKind::ALL {
+            let _ = writeln!(
+                o,
+                "fpolicy_spool_write_errors_total{{kind=\"{}\"}} {}",
+                k.label(),
+                self.spool_write_errors[*k as usize].load(Relaxed)
+            );
+        }
     }
 }

@@ -166,11 +166,56 @@ impl Pipeline {
         }
     }
 
-    fn deadline_passed(&self) -> bool {
-        self.drain_deadline
+    fn deadline(&self) -> Option<Instant> {
+        *self
+            .drain_deadline
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Sleeps `d`, but never past the drain deadline (which may be set
+    /// while sleeping). Returns true when the deadline has passed.
+    fn sleep_bounded(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            let now = Instant::now();
+            let stop = self.deadline().map_or(until, |dl| dl.min(until));
+            if now >= stop {
+                return self.deadline_passed();
+            }
+            std::thread::sleep((stop - now).min(IDLE_WAIT));
+        }
+    }
+
+    /// A read of the spool failed: the sink is down and not ready until a
+    /// read succeeds again (an I/O error may clear; damage needs a restart,
+    /// whose recovery quarantines it).
+    fn read_failed(&self, name: &str, e: &fpolicy_spool::SpoolError) {
+        static READ_FAILED: crate::log_limit::LogLimit =
+            crate::log_limit::LogLimit::new(Duration::from_secs(10));
+        self.metrics.spool_read_errors.fetch_add(1, Relaxed);
+        self.metrics.spool_read_failing.store(1, Relaxed);
+        *self
+            .metrics
+            .down_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(format!("cannot read the spool: {e}"));
+        crate::limited!(READ_FAILED, error, sink = %name, error = %e, "cannot read the spool; delivery stopped until a read succeeds (restart to quarantine damaged records: fpolicy-bridge spool check)");
+    }
+
+    fn read_ok(&self, name: &str) {
+        if self.metrics.spool_read_failing.swap(0, Relaxed) == 1 {
+            *self
+                .metrics
+                .down_reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+            tracing::info!(sink = %name, "spool reads succeed again");
+        }
     }
 
     /// Waits until the sink's destination answers its check, or shutdown.
@@ -186,10 +231,9 @@ impl Pipeline {
                     self.metrics.up.store(0, Relaxed);
                     self.metrics.errors.fetch_add(1, Relaxed);
                     tracing::error!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64, "sink destination is not usable (missing, access denied or unreachable); events wait in the spool");
-                    if self.deadline_passed() {
+                    if self.sleep_bounded(jittered(backoff)) {
                         return false;
                     }
-                    std::thread::sleep(jittered(backoff));
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -213,15 +257,29 @@ impl Pipeline {
         self.metrics.cursor.store(persisted, Relaxed);
         let mut last_persist = Instant::now();
         let mut backoff = MIN_BACKOFF;
+        let mut read_backoff = MIN_BACKOFF;
         let mut failing_since: Option<Instant> = None;
         loop {
             let closed = self.committed.is_closed();
             let upto = self.committed.seq();
             if out.is_empty() {
                 records.clear();
-                if let Err(e) = self.reader.read_batch(upto, READ_BATCH, &mut records) {
-                    tracing::error!(sink = %name, error = %e, "cannot read the spool; delivery stopped");
-                    return;
+                match self.reader.read_batch(upto, READ_BATCH, &mut records) {
+                    Ok(_) => {
+                        read_backoff = MIN_BACKOFF;
+                        self.read_ok(&name);
+                    }
+                    Err(e) => {
+                        self.read_failed(&name, &e);
+                        if records.is_empty() {
+                            if self.sleep_bounded(jittered(read_backoff)) {
+                                tracing::error!(sink = %name, "drain deadline passed while the spool could not be read");
+                                return;
+                            }
+                            read_backoff = (read_backoff * 2).min(MAX_BACKOFF);
+                            continue;
+                        }
+                    }
                 }
                 for (seq, bytes) in &records {
                     match record::decode(bytes) {
@@ -230,7 +288,9 @@ impl Pipeline {
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            tracing::error!(sink = %name, seq, error = %e, "undecodable spool record skipped");
+                            static UNDECODABLE: crate::log_limit::LogLimit =
+                                crate::log_limit::LogLimit::new(Duration::from_secs(10));
+                            crate::limited!(UNDECODABLE, error, sink = %name, seq, error = %e, "undecodable spool record skipped");
                             self.metrics.errors.fetch_add(1, Relaxed);
                         }
                     }
@@ -245,8 +305,9 @@ impl Pipeline {
             if !out.is_empty() {
                 if let Some(r) = rate.as_mut() {
                     let wait = r.take(out.len());
-                    if !wait.is_zero() {
-                        std::thread::sleep(wait);
+                    if !wait.is_zero() && self.sleep_bounded(wait) {
+                        tracing::warn!(sink = %name, undelivered = out.len(), "drain deadline passed while rate-limited; the rest stays in the spool");
+                        return;
                     }
                 }
                 let attempted = out.len();
@@ -286,11 +347,10 @@ impl Pipeline {
                         self.metrics.up.store(0, Relaxed);
                     }
                     tracing::warn!(sink = %name, failed = out.len(), delivered, throttled, error = error.as_deref().unwrap_or(""), retry_in_ms = backoff.as_millis() as u64, "delivery incomplete; resending the failed entries");
-                    if self.deadline_passed() {
+                    if self.sleep_bounded(jittered(backoff)) {
                         tracing::error!(sink = %name, undelivered = out.len(), "drain deadline passed with undelivered events; they stay in the spool");
                         return;
                     }
-                    std::thread::sleep(jittered(backoff));
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }

@@ -24,8 +24,24 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::ingest::{IngestBatch, Replies};
-use crate::metrics::{AlertSeverity, CloseReason, ParseError};
+use crate::log_limit::LogLimit;
+use crate::metrics::{AlertSeverity, CloseReason, ParseError, RejectReason};
 use crate::server::ServerContext;
+use crate::server::listener::Admission;
+
+static HANDSHAKE_FAILED: LogLimit = LogLimit::new(Duration::from_secs(10));
+static HANDSHAKE_REJECTED: LogLimit = LogLimit::new(Duration::from_secs(10));
+static MALFORMED: LogLimit = LogLimit::new(Duration::from_secs(10));
+static UNKNOWN_REQ_TYPE: LogLimit = LogLimit::new(Duration::from_secs(10));
+static UNEXPECTED: LogLimit = LogLimit::new(Duration::from_secs(10));
+
+/// On shutdown, how long a session keeps reading what ONTAP already sent,
+/// and how long a quiet socket ends that early.
+const SHUTDOWN_READ_GRACE: Duration = Duration::from_secs(2);
+const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
+
+/// Frames up to this size need no share of server.max_buffered_bytes.
+const SMALL_FRAME: usize = 64 * 1024;
 
 /// Outstanding synchronous requests: ReqId → ReqType.
 type Outstanding = Arc<Mutex<HashMap<u64, ReqType>>>;
@@ -75,6 +91,7 @@ pub async fn run_session<S>(
     peer: SocketAddr,
     ctx: Arc<ServerContext>,
     shutdown: watch::Receiver<bool>,
+    mut admission: Admission,
 ) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -82,8 +99,9 @@ where
     let m = &ctx.metrics;
     m.sessions_handshaking.fetch_add(1, Relaxed);
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let max = ctx.cfg.server.max_frame_bytes;
+    // Small until the peer has shown it speaks FPolicy.
+    let mut buf = BytesMut::with_capacity(4096);
+    let max = ctx.cfg.server.handshake_max_frame_bytes;
     let hs_timeout = Duration::from_secs(ctx.cfg.server.handshake_timeout_secs);
 
     // Handshake.
@@ -129,7 +147,7 @@ where
         Ok(hs) => hs,
         Err((reason, why)) => {
             m.sessions_handshaking.fetch_sub(1, Relaxed);
-            tracing::warn!(%peer, reason = reason.label(), error = %why, "handshake failed; connection closed");
+            crate::limited!(HANDSHAKE_FAILED, warn, %peer, reason = reason.label(), error = %why, "handshake failed; connection closed");
             return reason;
         }
     };
@@ -160,8 +178,14 @@ where
     };
     if let Some(why) = reject {
         m.sessions_handshaking.fetch_sub(1, Relaxed);
-        tracing::warn!(%peer, policy = %hs.policy_name, svm_uuid = %hs.vs_uuid, session_id = %hs.session_id, reason = %why, "handshake rejected; connection closed");
+        crate::limited!(HANDSHAKE_REJECTED, warn, %peer, policy = %hs.policy_name, svm_uuid = %hs.vs_uuid, session_id = %hs.session_id, reason = %why, "handshake rejected; connection closed");
         return CloseReason::HandshakeRejected;
+    }
+    if !admission.establish() {
+        m.sessions_handshaking.fetch_sub(1, Relaxed);
+        m.rejected(RejectReason::TooManyConnections);
+        crate::limited!(HANDSHAKE_REJECTED, warn, %peer, policy = %hs.policy_name, max = srv.max_connections, "every established-session slot is taken (server.max_connections); connection closed");
+        return CloseReason::TooManySessions;
     }
     let mut encoder = Encoder::new(true);
     let mut out = Vec::with_capacity(4096);
@@ -212,6 +236,8 @@ where
         durable: durable_tx,
         scratch: Vec::with_capacity(4096),
     };
+    // Now an established session: room for a full read per wake-up.
+    buf.reserve(64 * 1024);
     let ReadEnd::Closed(reason) = reader
         .run(&mut rd, buf, shutdown)
         .instrument_span(span.clone())
@@ -221,6 +247,37 @@ where
     m.sessions_active.fetch_sub(1, Relaxed);
     span.in_scope(|| tracing::info!(reason = reason.label(), "session closed"));
     reason
+}
+
+/// A large frame's share of server.max_buffered_bytes, held while it is
+/// read (KiB permits of [`ServerContext::frame_budget`]).
+struct FrameBudget {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    bytes: u64,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl FrameBudget {
+    async fn take(ctx: &ServerContext, frame_len: usize, within: Duration) -> Option<FrameBudget> {
+        let kib = u32::try_from(frame_len.div_ceil(1024)).ok()?;
+        let permit = tokio::time::timeout(within, ctx.frame_budget.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()?;
+        let bytes = u64::from(kib) * 1024;
+        ctx.metrics.buffered_bytes.fetch_add(bytes, Relaxed);
+        Some(FrameBudget {
+            _permit: permit,
+            bytes,
+            metrics: ctx.metrics.clone(),
+        })
+    }
+}
+
+impl Drop for FrameBudget {
+    fn drop(&mut self) {
+        self.metrics.buffered_bytes.fetch_sub(self.bytes, Relaxed);
+    }
 }
 
 trait InstrumentSpan: Sized {
@@ -256,6 +313,8 @@ impl Reader {
         let max = cfg.max_frame_bytes;
         let mut frame_started: Option<Instant> = None;
         let mut received = now_nanos();
+        let mut budget: Option<FrameBudget> = None;
+        let mut draining: Option<Instant> = None;
         loop {
             // Every whole frame in the buffer, then one batch to the spool.
             let mut batch = IngestBatch::default();
@@ -273,6 +332,18 @@ impl Reader {
                     }
                     Ok(FrameStatus::Incomplete { frame_len }) => {
                         if let Some(n) = frame_len {
+                            if n > SMALL_FRAME && budget.is_none() {
+                                match FrameBudget::take(&self.ctx, n, frame_timeout).await {
+                                    Some(b) => budget = Some(b),
+                                    None => {
+                                        tracing::warn!(
+                                            frame_bytes = n,
+                                            "no share of server.max_buffered_bytes within frame_timeout_secs; closing"
+                                        );
+                                        return ReadEnd::Closed(CloseReason::FrameTimeout);
+                                    }
+                                }
+                            }
                             buf.reserve(n.saturating_sub(buf.len()));
                         }
                         break;
@@ -280,12 +351,25 @@ impl Reader {
                     Err(e) => return self.frame_error(&e),
                 };
                 buf.advance(consumed);
+                if budget.take().is_some() && buf.capacity() > 4 * SMALL_FRAME {
+                    // Give the large frame's memory back with its share.
+                    let mut small = BytesMut::with_capacity(SMALL_FRAME.max(buf.len()));
+                    small.extend_from_slice(&buf);
+                    buf = small;
+                }
             }
             if let Err(end) = self.flush(&mut batch, &mut responses).await {
                 return end;
             }
+            // On shutdown, take in what ONTAP has already sent (it counts
+            // asynchronous notifications as delivered once written), until
+            // the socket is quiet or the grace is over.
             if *shutdown.borrow() {
-                return ReadEnd::Closed(CloseReason::Shutdown);
+                let now = Instant::now();
+                let until = *draining.get_or_insert(now + SHUTDOWN_READ_GRACE);
+                if now >= until {
+                    return ReadEnd::Closed(CloseReason::Shutdown);
+                }
             }
             // A started frame must finish within frame_timeout; an idle
             // session must show life within idle_timeout.
@@ -296,8 +380,21 @@ impl Reader {
                 let started = *frame_started.get_or_insert_with(Instant::now);
                 frame_timeout.saturating_sub(started.elapsed())
             };
+            let wait = if draining.is_some() {
+                wait.min(SHUTDOWN_QUIET)
+            } else {
+                wait
+            };
+            let stop = async {
+                if draining.is_some() {
+                    std::future::pending::<()>().await
+                } else {
+                    let _ = shutdown.changed().await;
+                }
+            };
             tokio::select! {
                 r = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => match r {
+                    Err(_) if draining.is_some() => return ReadEnd::Closed(CloseReason::Shutdown),
                     Err(_) if buf.is_empty() => {
                         tracing::warn!(idle_secs = idle.as_secs(), "no traffic (not even KEEP_ALIVE); closing");
                         return ReadEnd::Closed(CloseReason::IdleTimeout);
@@ -319,7 +416,7 @@ impl Reader {
                         return ReadEnd::Closed(CloseReason::IoError);
                     }
                 },
-                _ = shutdown.changed() => return ReadEnd::Closed(CloseReason::Shutdown),
+                () = stop => continue,
             }
         }
     }
@@ -345,7 +442,7 @@ impl Reader {
 
     fn frame_error(&self, e: &FrameError) -> ReadEnd {
         self.ctx.metrics.parse_error(ParseError::Frame);
-        tracing::warn!(error = %e, "malformed frame; closing this connection");
+        crate::limited!(MALFORMED, warn, error = %e, "malformed frame; closing this connection");
         ReadEnd::Closed(CloseReason::ProtocolError)
     }
 
@@ -363,12 +460,12 @@ impl Reader {
                 // A newer ONTAP may report operations this build does not
                 // know; skip the notification, keep the session.
                 m.parse_error(ParseError::UnknownReqType);
-                tracing::warn!(req_type = %t, "unknown ReqType; notification skipped");
+                crate::limited!(UNKNOWN_REQ_TYPE, warn, req_type = %t, "unknown ReqType; notification skipped");
                 return Ok(());
             }
             Err(e) => {
                 m.parse_error(ParseError::Message);
-                tracing::warn!(error = %e, "undecodable message; closing this connection");
+                crate::limited!(MALFORMED, warn, error = %e, "undecodable message; closing this connection");
                 return Err(ReadEnd::Closed(CloseReason::ProtocolError));
             }
         };
@@ -504,7 +601,9 @@ impl Reader {
             }
             other => {
                 m.parse_error(ParseError::UnexpectedMessage);
-                tracing::warn!(
+                crate::limited!(
+                    UNEXPECTED,
+                    warn,
                     notf_type = other.notf_type().as_str(),
                     "unexpected message from ONTAP ignored"
                 );

@@ -2,10 +2,18 @@
 //! receipt; a file that reaches `max_file_bytes` continues in
 //! `fpolicy_events_YYYY-MM-DD.1.jsonl`, `.2.jsonl`, …. Each delivered batch
 //! is written and `fdatasync`ed before the cursor moves.
+//!
+//! A line is never written after a partial one: a file whose last line is
+//! torn (a crash, or a full disk, in the middle of a write) is cut back to
+//! its last newline when it is opened, and a failed write is cut back to
+//! where it started. The cut event is delivered again from the spool, since
+//! the cursor moves only after a whole batch is synced.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use fpolicy_event::Emitted;
 use fpolicy_event::time::utc_date;
@@ -46,6 +54,38 @@ pub struct JsonlSink {
     fsync: bool,
     current: Option<OpenFile>,
     buf: Vec<u8>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+/// Cuts a file back to just after its last newline when its last line is
+/// incomplete. Returns the bytes cut.
+pub fn repair_torn_tail(file: &mut File, size: u64) -> std::io::Result<u64> {
+    if size == 0 {
+        return Ok(0);
+    }
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut end = size;
+    loop {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if end == size && part.last() == Some(&b'\n') {
+            return Ok(0);
+        }
+        if let Some(i) = memchr::memrchr(b'\n', part) {
+            let keep = start + i as u64 + 1;
+            file.set_len(keep)?;
+            file.sync_all()?;
+            return Ok(size - keep);
+        }
+        if start == 0 {
+            file.set_len(0)?;
+            file.sync_all()?;
+            return Ok(size);
+        }
+        end = start;
+    }
 }
 
 impl JsonlSink {
@@ -61,7 +101,14 @@ impl JsonlSink {
             fsync,
             current: None,
             buf: Vec::with_capacity(1 << 20),
+            metrics: None,
         })
+    }
+
+    /// Counts torn tails repaired in `fpolicy_jsonl_torn_tails_repaired_total`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Opens the newest file of `date` that still has room (continuing
@@ -73,12 +120,21 @@ impl JsonlSink {
         }
         loop {
             let path = self.dir.join(jsonl_file_name(date, index));
-            let file = OpenOptions::new()
+            let mut file = OpenOptions::new()
                 .create(true)
+                .read(true)
                 .append(true)
                 .open(&path)
                 .map_err(io(&path))?;
-            let size = file.metadata().map_err(io(&path))?.len();
+            let mut size = file.metadata().map_err(io(&path))?.len();
+            let cut = repair_torn_tail(&mut file, size).map_err(io(&path))?;
+            if cut > 0 {
+                size -= cut;
+                tracing::warn!(file = %path.display(), cut_bytes = cut, "JSON Lines file ended in a torn line (crash or full disk during a write); cut back to the last whole line, the event is delivered again");
+                if let Some(m) = &self.metrics {
+                    m.jsonl_torn_tails.fetch_add(1, Relaxed);
+                }
+            }
             if size < self.max_file_bytes {
                 self.current = Some(OpenFile {
                     date: date.to_owned(),
@@ -101,13 +157,23 @@ impl JsonlSink {
             return Ok(());
         };
         let path = cur.path.clone();
-        cur.file.write_all(&self.buf).map_err(io(&path))?;
+        let written = cur.file.write_all(&self.buf).and_then(|()| {
+            if self.fsync {
+                cur.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Leave no partial line: cut back to where this write started
+            // (failing that, the next open cuts the torn line).
+            if cur.file.set_len(cur.size).is_err() {
+                self.current = None;
+            }
+            return Err(io(&path)(e));
+        }
         cur.size += self.buf.len() as u64;
         self.buf.clear();
-        if self.fsync {
-            let cur = self.current.as_ref().expect("open file");
-            cur.file.sync_data().map_err(io(&path))?;
-        }
         Ok(())
     }
 }
@@ -139,7 +205,8 @@ impl Sink for JsonlSink {
             self.flush()
         })();
         if result.is_err() {
-            // Start the retry from a clean state; the batch is repeated whole.
+            // Start the retry from a clean state; the batch is repeated
+            // whole (lines already synced before a rotation may repeat).
             self.buf.clear();
             self.current = None;
         }
@@ -151,6 +218,32 @@ impl Sink for JsonlSink {
 mod tests {
     use super::*;
     use fpolicy_event::Operation;
+
+    #[test]
+    fn a_torn_last_line_is_cut_before_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 20_000;
+        let path = dir.path().join("fpolicy_events_2024-10-04.jsonl");
+        std::fs::write(&path, "{\"n\":1}\n{\"n\":2}\n{\"session_id\":\"d").unwrap();
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let mut s = JsonlSink::new(dir.path(), 1 << 20, true)
+            .unwrap()
+            .with_metrics(metrics.clone());
+        s.deliver(&[ev(day, 3)]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
+        assert_eq!(metrics.jsonl_torn_tails.load(Relaxed), 1);
+        // A file that is one partial line only is emptied.
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        f.set_len(0).unwrap();
+        f.write_all(&[b'x'; 100_000]).unwrap();
+        assert_eq!(repair_torn_tail(&mut f, 100_000).unwrap(), 100_000);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
 
     fn ev(day: i64, n: usize) -> Emitted {
         Emitted {
