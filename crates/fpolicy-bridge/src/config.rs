@@ -721,11 +721,8 @@ impl Config {
         if !(4096..=64 * 1024 * 1024).contains(&s.max_frame_bytes) {
             return bad("server.max_frame_bytes must be between 4096 and 67108864".into());
         }
-        if !(1024..=s.max_frame_bytes).contains(&s.handshake_max_frame_bytes) {
-            return bad(
-                "server.handshake_max_frame_bytes must be between 1024 and server.max_frame_bytes"
-                    .into(),
-            );
+        if s.handshake_max_frame_bytes < 1024 {
+            return bad("server.handshake_max_frame_bytes must be at least 1024".into());
         }
         if s.max_buffered_bytes < s.max_frame_bytes as u64 {
             return bad("server.max_buffered_bytes must be at least server.max_frame_bytes".into());

@@ -317,17 +317,42 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, listened for from the moment they are installed: a
+/// signal that arrives while the server starts is kept and acted on as soon
+/// as it is up (a process started in the background by a shell inherits an
+/// ignored SIGINT, so the handler must be in place before anything slow).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Signal handlers first, before anything slow (see `Signals`).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fpolicy-rt")
+        .build()?;
+    let signals = {
+        let _enter = rt.enter();
+        Signals::install().context("cannot install signal handlers")?
+    };
     let mut cfg = load(&args.common)?;
     cfg.apply(&Overrides {
         listen: args.listen,
@@ -345,21 +370,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     cfg.validate()?;
     init_logging(&cfg);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("fpolicy-rt")
-        .build()?;
     rt.block_on(async {
         let running = app::start(cfg).await?;
         let stop = running.shutdown_handle();
         tokio::spawn(async move {
-            match wait_for_signal().await {
-                Ok(sig) => tracing::info!(
-                    signal = sig,
-                    "shutting down: no new connections, closing sessions, draining sinks"
-                ),
-                Err(e) => tracing::error!(error = %e, "cannot install signal handlers"),
-            }
+            let sig = signals.wait().await;
+            tracing::info!(
+                signal = sig,
+                "shutting down: no new connections, closing sessions, draining sinks"
+            );
             let _ = stop.send(true);
         });
         running.wait().await

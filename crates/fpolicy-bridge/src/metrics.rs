@@ -34,6 +34,7 @@ labelled!(CloseReason {
     TlsError = "tls_error",
     Shutdown = "shutdown",
     TooManySessions = "too_many_sessions",
+    HandshakeEvicted = "handshake_evicted",
 });
 
 labelled!(RejectReason {
@@ -97,7 +98,7 @@ pub struct SinkMetrics {
 pub struct Metrics {
     pub sessions_handshaking: AtomicU64,
     pub sessions_active: AtomicU64,
-    pub sessions_closed: [AtomicU64; 10],
+    pub sessions_closed: [AtomicU64; 11],
     pub connections_accepted: AtomicU64,
     pub connections_rejected: [AtomicU64; 4],
     pub frames: [AtomicU64; 13],

@@ -5,77 +5,14 @@ mod common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use fpolicy_proto::{Message, ProtocolVersion, ReqType, sample};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fpolicy-bridge");
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
-}
-
-fn spawn(dir: &Path, extra_toml: &str, args: &[&str], stdout: Stdio) -> Proc {
-    let addr = free_port();
-    let admin = free_port();
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!("data_dir = {:?}\n{extra_toml}", dir.join("data")),
-    )
-    .unwrap();
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg("--config")
-        .arg(&cfg)
-        .args([
-            "--listen",
-            &addr.to_string(),
-            "--admin-listen",
-            &admin.to_string(),
-        ])
-        .args(args)
-        .stdout(stdout)
-        .stderr(std::fs::File::create(dir.join(format!("stderr-{}.log", addr.port()))).unwrap())
-        .spawn()
-        .unwrap();
-    Proc { child, addr, admin }
-}
-
-async fn ready(p: &Proc) {
-    let ok = eventually(30, async || {
-        tokio::net::TcpStream::connect(p.admin).await.is_ok()
-            && http_get(p.admin, "/readyz").await.0 == 200
-    })
-    .await;
-    assert!(ok, "server became ready");
-}
-
-/// The standard error of the (single) server started in `dir`.
-fn server_log(dir: &Path) -> String {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("stderr"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap()
-}
-
-fn data(dir: &Path) -> PathBuf {
-    dir.join("data")
-}
+use common::process::*;
 
 const SYNC: &str =
     "[server.engines]\nav = \"synchronous\"\n[events]\nwrite_complete_delay_secs = 0\n";

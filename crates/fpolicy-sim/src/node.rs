@@ -47,6 +47,9 @@ struct Shared {
     outstanding: Mutex<HashMap<u64, Outstanding>>,
     permits: Semaphore,
     done_reading: AtomicBool,
+    /// Set once every request is sent: an end of stream from the server
+    /// before this (or with answers still due) is an error.
+    done_sending: AtomicBool,
     /// What the reader saw; shared so that it survives a reader still
     /// blocked on a server that keeps the connection open.
     counts: std::sync::Mutex<ReaderCounts>,
@@ -111,6 +114,7 @@ where
         outstanding: Mutex::new(HashMap::new()),
         permits: Semaphore::new(sync.unwrap_or(0)),
         done_reading: AtomicBool::new(false),
+        done_sending: AtomicBool::new(false),
         counts: std::sync::Mutex::new(ReaderCounts::default()),
         reader_error: std::sync::Mutex::new(None),
     });
@@ -146,6 +150,11 @@ where
         }
         if finished {
             break;
+        }
+        if shared.done_reading.load(Ordering::Acquire) {
+            // The server went away under us.
+            report.counters.sent = sent;
+            return Err(SimError::Closed("while requests were still being sent"));
         }
         if shared.paused.load(Ordering::Acquire) {
             flush(&mut writer, &mut out).await?;
@@ -210,6 +219,7 @@ where
     }
     report.counters.sent = sent;
     flush(&mut writer, &mut out).await?;
+    shared.done_sending.store(true, Ordering::Release);
 
     // Synchronous mode: wait for every answer, cancelling what times out.
     if sync.is_some() {
@@ -398,6 +408,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
             if reader.read_buf(&mut buf).await? == 0 {
+                if !shared.done_sending.load(Ordering::Acquire) {
+                    return Err(SimError::Closed("while requests were still being sent"));
+                }
+                let unanswered = shared.outstanding.lock().await.len();
+                if unanswered > 0 {
+                    return Err(SimError::Protocol(format!(
+                        "the server closed the connection with {unanswered} requests unanswered"
+                    )));
+                }
                 return Ok(());
             }
         }

@@ -280,3 +280,56 @@ async fn connection_refused_is_an_error_not_a_hang() {
     let report = fpolicy_sim::run(SimConfig::new(addr)).await;
     assert!(report.errors[0].contains("connect"), "{:?}", report.errors);
 }
+
+/// A server that answers the handshake, takes synchronous requests without
+/// answering them and disappears: the report carries an error (the binary
+/// exits 1) instead of ending quietly with the requests "unanswered".
+#[tokio::test]
+async fn a_server_that_vanishes_mid_run_is_an_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let decoder = FrameDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut requests = 0;
+        loop {
+            while let Some(p) = decoder.decode(&mut buf).unwrap() {
+                match decode_payload(&p).unwrap().message {
+                    Message::NegoReq(hs) => {
+                        let mut out = Vec::new();
+                        Encoder::default().encode(
+                            &Message::NegoResp(
+                                hs.accept(hs.negotiate(&ProtocolVersion::ALL).unwrap()),
+                            ),
+                            &mut out,
+                        );
+                        stream.write_all(&out).await.unwrap();
+                    }
+                    Message::ScreenReq(_) => requests += 1,
+                    _ => {}
+                }
+                if requests == 50 {
+                    // Gone, as a killed process would be.
+                    return;
+                }
+            }
+            if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    });
+    let mut cfg = SimConfig::new(addr);
+    cfg.count = Some(50);
+    cfg.mode = Mode::Sync {
+        max_outstanding: 64,
+    };
+    let report = tokio::time::timeout(Duration::from_secs(30), fpolicy_sim::run(cfg))
+        .await
+        .expect("the sim notices");
+    assert!(
+        report.errors.iter().any(|e| e.contains("unanswered")),
+        "{:?}",
+        report.errors
+    );
+}

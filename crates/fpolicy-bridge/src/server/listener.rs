@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use fpolicy_event::{NameResolver, Router, ScreeningRules};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -41,8 +41,50 @@ pub struct ServerContext {
     pub frame_budget: Arc<Semaphore>,
 }
 
-/// Connections in their handshake, per source address.
-type PendingByPeer = Arc<Mutex<HashMap<IpAddr, usize>>>;
+/// Connections in their handshake: bounded in all and per source address.
+/// When the pool is full, the oldest waiting connection is closed to make
+/// room, so a flood of connections that never complete a handshake cannot
+/// keep an ONTAP node from reaching the server (its handshake takes
+/// milliseconds; a stranger's place lasts until the next newcomer).
+#[derive(Default)]
+struct PendingPool {
+    inner: Mutex<PendingInner>,
+}
+
+#[derive(Default)]
+struct PendingInner {
+    next_id: u64,
+    /// Oldest first: (id, source address, eviction signal).
+    order: std::collections::VecDeque<(u64, IpAddr, oneshot::Sender<()>)>,
+    by_peer: HashMap<IpAddr, usize>,
+}
+
+impl PendingInner {
+    fn forget_peer(&mut self, ip: IpAddr) {
+        if let Some(n) = self.by_peer.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_peer.remove(&ip);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(i) = self.order.iter().position(|(x, _, _)| *x == id)
+            && let Some((_, ip, _)) = self.order.remove(i)
+        {
+            self.forget_peer(ip);
+        }
+    }
+
+    /// Signals the oldest waiting connection to close and forgets it.
+    fn evict_oldest(&mut self) -> Option<IpAddr> {
+        let (_, ip, signal) = self.order.pop_front()?;
+        let _ = signal.send(());
+        self.forget_peer(ip);
+        Some(ip)
+    }
+}
 
 /// A connection's place: first in the handshake pool, then (after an
 /// accepted NEGO_REQ) in an established-session slot.
@@ -53,20 +95,14 @@ pub struct Admission {
 }
 
 struct PendingPlace {
-    _permit: OwnedSemaphorePermit,
-    peer: IpAddr,
-    by_peer: PendingByPeer,
+    id: u64,
+    pool: Arc<PendingPool>,
 }
 
 impl Drop for PendingPlace {
     fn drop(&mut self) {
-        let mut map = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.peer);
-            }
-        }
+        let mut inner = self.pool.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.remove(self.id);
     }
 }
 
@@ -85,6 +121,14 @@ impl Admission {
     }
 }
 
+/// Completes when the connection was evicted from the handshake pool;
+/// never once it left the pool otherwise.
+async fn evicted(rx: oneshot::Receiver<()>) {
+    if rx.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 static NOT_ALLOWED: LogLimit = LogLimit::new(Duration::from_secs(10));
 static HANDSHAKE_POOL_FULL: LogLimit = LogLimit::new(Duration::from_secs(10));
 static TLS_FAILED: LogLimit = LogLimit::new(Duration::from_secs(10));
@@ -97,8 +141,7 @@ pub async fn serve_listener(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.cfg.server.max_connections));
-    let handshakes = Arc::new(Semaphore::new(ctx.cfg.server.max_pending_handshakes));
-    let by_peer: PendingByPeer = Arc::default();
+    let pool = Arc::new(PendingPool::default());
     let mut sessions = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -122,14 +165,17 @@ pub async fn serve_listener(
             crate::limited!(NOT_ALLOWED, warn, %peer, "peer not in server.allowed_peers; connection closed");
             continue;
         }
-        let Some(admission) = admit(&ctx, &handshakes, &by_peer, &slots, peer.ip()) else {
+        let Some((admission, eviction)) = admit(&ctx, &pool, &slots, peer.ip()) else {
             continue;
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         sessions.spawn(async move {
-            let reason = accept_one(stream, peer, ctx.clone(), shutdown, admission).await;
+            let reason = tokio::select! {
+                r = accept_one(stream, peer, ctx.clone(), shutdown, admission) => r,
+                () = evicted(eviction) => CloseReason::HandshakeEvicted,
+            };
             ctx.metrics.closed(reason);
         });
     }
@@ -140,39 +186,46 @@ pub async fn serve_listener(
     while sessions.join_next().await.is_some() {}
 }
 
-/// A place in the handshake pool, or None (counted, logged at a bounded
-/// rate) when the pool or the source address's share of it is full.
+/// A place in the handshake pool (evicting the oldest waiting connection
+/// when the pool is full), or None (counted, logged at a bounded rate) when
+/// the source address already has its share.
 fn admit(
     ctx: &ServerContext,
-    handshakes: &Arc<Semaphore>,
-    by_peer: &PendingByPeer,
+    pool: &Arc<PendingPool>,
     slots: &Arc<Semaphore>,
     ip: IpAddr,
-) -> Option<Admission> {
-    let per_peer = ctx.cfg.server.max_pending_handshakes_per_peer;
-    let mut map = by_peer.lock().unwrap_or_else(|p| p.into_inner());
-    let n = map.get(&ip).copied().unwrap_or(0);
-    if n >= per_peer {
+) -> Option<(Admission, oneshot::Receiver<()>)> {
+    let srv = &ctx.cfg.server;
+    let mut inner = pool.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let n = inner.by_peer.get(&ip).copied().unwrap_or(0);
+    if n >= srv.max_pending_handshakes_per_peer {
         ctx.metrics.rejected(RejectReason::TooManyFromPeer);
-        crate::limited!(HANDSHAKE_POOL_FULL, warn, peer = %ip, max = per_peer, "too many connections in their handshake from this address; connection closed");
+        crate::limited!(HANDSHAKE_POOL_FULL, warn, peer = %ip, max = srv.max_pending_handshakes_per_peer, "too many connections in their handshake from this address; connection closed");
         return None;
     }
-    let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+    if inner.order.len() >= srv.max_pending_handshakes
+        && let Some(old_peer) = inner.evict_oldest()
+    {
         ctx.metrics.rejected(RejectReason::TooManyHandshakes);
-        crate::limited!(HANDSHAKE_POOL_FULL, warn, peer = %ip, max = ctx.cfg.server.max_pending_handshakes, "too many connections in their handshake; connection closed");
-        return None;
-    };
-    map.insert(ip, n + 1);
-    drop(map);
-    Some(Admission {
-        pending: Some(PendingPlace {
-            _permit: permit,
-            peer: ip,
-            by_peer: by_peer.clone(),
-        }),
-        established: None,
-        slots: slots.clone(),
-    })
+        crate::limited!(HANDSHAKE_POOL_FULL, warn, evicted_peer = %old_peer, max = srv.max_pending_handshakes, "handshake pool full: the oldest connection still in its handshake was closed to make room");
+    }
+    let id = inner.next_id;
+    inner.next_id += 1;
+    let (tx, rx) = oneshot::channel();
+    inner.order.push_back((id, ip, tx));
+    *inner.by_peer.entry(ip).or_default() += 1;
+    drop(inner);
+    Some((
+        Admission {
+            pending: Some(PendingPlace {
+                id,
+                pool: pool.clone(),
+            }),
+            established: None,
+            slots: slots.clone(),
+        },
+        rx,
+    ))
 }
 
 async fn accept_one(

@@ -97,11 +97,17 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let m = &ctx.metrics;
-    m.sessions_handshaking.fetch_add(1, Relaxed);
+    // Counted while in the handshake, however it ends (an evicted
+    // connection's task is dropped mid-way).
+    let handshaking = GaugeGuard::enter(&m.sessions_handshaking);
     let (mut rd, mut wr) = tokio::io::split(stream);
     // Small until the peer has shown it speaks FPolicy.
     let mut buf = BytesMut::with_capacity(4096);
-    let max = ctx.cfg.server.handshake_max_frame_bytes;
+    let max = ctx
+        .cfg
+        .server
+        .handshake_max_frame_bytes
+        .min(ctx.cfg.server.max_frame_bytes);
     let hs_timeout = Duration::from_secs(ctx.cfg.server.handshake_timeout_secs);
 
     // Handshake.
@@ -146,7 +152,6 @@ where
     let hs: Handshake = match handshake.await {
         Ok(hs) => hs,
         Err((reason, why)) => {
-            m.sessions_handshaking.fetch_sub(1, Relaxed);
             crate::limited!(HANDSHAKE_FAILED, warn, %peer, reason = reason.label(), error = %why, "handshake failed; connection closed");
             return reason;
         }
@@ -177,12 +182,10 @@ where
         (r, _) => (r, ProtocolVersion::V1_0),
     };
     if let Some(why) = reject {
-        m.sessions_handshaking.fetch_sub(1, Relaxed);
         crate::limited!(HANDSHAKE_REJECTED, warn, %peer, policy = %hs.policy_name, svm_uuid = %hs.vs_uuid, session_id = %hs.session_id, reason = %why, "handshake rejected; connection closed");
         return CloseReason::HandshakeRejected;
     }
     if !admission.establish() {
-        m.sessions_handshaking.fetch_sub(1, Relaxed);
         m.rejected(RejectReason::TooManyConnections);
         crate::limited!(HANDSHAKE_REJECTED, warn, %peer, policy = %hs.policy_name, max = srv.max_connections, "every established-session slot is taken (server.max_connections); connection closed");
         return CloseReason::TooManySessions;
@@ -191,12 +194,11 @@ where
     let mut out = Vec::with_capacity(4096);
     encoder.encode(&Message::NegoResp(hs.accept(version)), &mut out);
     if let Err(e) = wr.write_all(&out).await.and(wr.flush().await) {
-        m.sessions_handshaking.fetch_sub(1, Relaxed);
         tracing::warn!(%peer, error = %e, "cannot send NEGO_RESP");
         return CloseReason::IoError;
     }
     m.frame(fpolicy_proto::NotfType::NegoResp);
-    m.sessions_handshaking.fetch_sub(1, Relaxed);
+    drop(handshaking);
     m.sessions_active.fetch_add(1, Relaxed);
 
     let engine = ctx.cfg.engine_for(&hs.policy_name);
@@ -247,6 +249,22 @@ where
     m.sessions_active.fetch_sub(1, Relaxed);
     span.in_scope(|| tracing::info!(reason = reason.label(), "session closed"));
     reason
+}
+
+/// Holds a gauge one up for as long as it lives.
+struct GaugeGuard<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> GaugeGuard<'a> {
+    fn enter(g: &'a std::sync::atomic::AtomicU64) -> Self {
+        g.fetch_add(1, Relaxed);
+        GaugeGuard(g)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// A large frame's share of server.max_buffered_bytes, held while it is

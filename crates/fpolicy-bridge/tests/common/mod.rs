@@ -2,6 +2,8 @@
 //! client for hand-made frames, metrics scraping, and JSONL reading.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
