@@ -83,6 +83,20 @@ fn cli(args: &[&str], data: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Waits until the sink has confirmed everything durable.
+async fn caught_up(admin: SocketAddr, sink: &str, secs: u64) -> bool {
+    let name = format!("fpolicy_sink_lag_events{{sink=\"{sink}\"}}");
+    eventually(secs, async || metric(admin, &name).await == 0.0).await
+}
+
+/// The server's log, checked to be short despite a flood.
+fn short_log(dir: &Path, max_lines: usize) -> String {
+    let log = server_log(dir);
+    let n = log.lines().count();
+    assert!(n < max_lines, "{n} log lines");
+    log
+}
+
 /// A tmpfs of `mib` MiB, unmounted on drop. None when mounting is not
 /// allowed (not root).
 struct Tmpfs(tempfile::TempDir);
@@ -201,24 +215,13 @@ async fn disk_full_refuses_new_events_then_resumes_by_itself_losing_nothing_answ
     assert_eq!(after.len(), 200, "everything is answered again");
     answered_a.extend(after);
     assert!(
-        eventually(60, async || metric(
-            p.admin,
-            "fpolicy_sink_lag_events{sink=\"jsonl\"}"
-        )
-        .await
-            == 0.0)
-        .await,
+        caught_up(p.admin, "jsonl", 60).await,
         "the JSON Lines sink caught up after its own ENOSPC"
     );
     assert!(sigterm(&mut p).success());
 
     // The log stayed small despite thousands of dropped events.
-    let log = server_log(dir.path());
-    assert!(
-        log.lines().count() < 400,
-        "{} log lines",
-        log.lines().count()
-    );
+    let log = short_log(dir.path(), 400);
     assert!(log.contains("spool commits succeed again"), "{log}");
     // The spool is intact, and every answered request is in the files.
     let check = cli(&["spool", "check"], &data);
@@ -313,15 +316,7 @@ async fn damaged_bytes_lose_only_the_damaged_records_and_are_quarantined() {
     assert!(body.contains("2 records lost"), "{body}");
     assert_eq!(metric(p.admin, "fpolicy_spool_damaged_records").await, 2.0);
     assert!(metric(p.admin, "fpolicy_spool_quarantined_bytes").await > 0.0);
-    assert!(
-        eventually(30, async || metric(
-            p.admin,
-            "fpolicy_sink_lag_events{sink=\"jsonl\"}"
-        )
-        .await
-            == 0.0)
-        .await
-    );
+    assert!(caught_up(p.admin, "jsonl", 30).await);
     assert!(sigterm(&mut p).success());
     let delivered = answered_in_files(&data, "dmg");
     let missing: Vec<_> = answered
@@ -354,15 +349,7 @@ async fn damaged_bytes_lose_only_the_damaged_records_and_are_quarantined() {
     let dir3 = tempfile::tempdir().unwrap();
     let mut p = spawn_with_data(dir3.path(), &data, SYNC, &[], Stdio::null());
     ready(&p).await;
-    assert!(
-        eventually(30, async || metric(
-            p.admin,
-            "fpolicy_sink_lag_events{sink=\"jsonl\"}"
-        )
-        .await
-            == 0.0)
-        .await
-    );
+    assert!(caught_up(p.admin, "jsonl", 30).await);
     assert_eq!(
         metric(p.admin, "fpolicy_jsonl_torn_tails_repaired_total").await,
         1.0
@@ -508,12 +495,7 @@ async fn strangers_cost_little_and_never_keep_a_node_out() {
     );
     drop(idle);
     assert!(sigterm(&mut p).success());
-    let log = server_log(dir.path());
-    assert!(
-        log.lines().count() < 300,
-        "{} log lines",
-        log.lines().count()
-    );
+    short_log(dir.path(), 300);
 }
 
 /// A sink that keeps failing with a long backoff: SIGTERM still ends the

@@ -19,7 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_dir_all(&dir);
     let payload = vec![b'x'; 600];
 
-    let (mut spool, _) = Spool::open(SpoolConfig::new(&dir))?;
+    let mut cfg = SpoolConfig::new(&dir);
+    if let Ok(r) = std::env::var("SPOOL_RESERVE_BYTES") {
+        cfg.reserve_bytes = r.parse()?;
+    }
+    let (mut spool, _) = Spool::open(cfg)?;
     let t = Instant::now();
     for i in 0..records {
         spool.append(&payload)?;
