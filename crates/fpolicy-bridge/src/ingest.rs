@@ -90,13 +90,13 @@ impl Committed {
         self.closed.load(Acquire)
     }
 
-    fn publish(&self, seq: u64) {
+    pub(crate) fn publish(&self, seq: u64) {
         self.seq.store(seq, Release);
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.cv.notify_all();
     }
 
-    fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.store(true, Release);
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.cv.notify_all();

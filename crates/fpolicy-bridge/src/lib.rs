@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod backoff;
 pub mod cidr;
 pub mod config;
 pub mod emf;

@@ -149,7 +149,7 @@ pub async fn self_register(
     metrics: Arc<Metrics>,
     registered: Arc<std::sync::Mutex<Option<IpAddr>>>,
 ) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let cluster = cluster_host(&cfg.ontap.cluster_url);
     let (control, addr) = loop {
         let attempt = async {
@@ -169,9 +169,9 @@ pub async fn self_register(
             Ok(ok) => break ok,
             Err(e) => {
                 metrics.set_ontap_error(Some(e.to_string()));
-                tracing::error!(error = %e, retry_in_s = backoff.as_secs(), "ONTAP registration failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                let wait = backoff.next_delay();
+                tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "ONTAP registration failed; retrying");
+                tokio::time::sleep(wait).await;
             }
         }
     };

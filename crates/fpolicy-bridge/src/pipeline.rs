@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fpolicy_event::{CoalesceConfig, Coalescer, Emitted, record};
 use fpolicy_spool::{FsyncPolicy, SpoolReader, write_cursor};
 
+use crate::backoff::Backoff;
 use crate::ingest::Committed;
 use crate::metrics::SinkMetrics;
 use crate::sink::{DeadLetters, EntryFailure, Sink};
@@ -48,13 +49,6 @@ fn now_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// Exponential backoff with full jitter (`rand`-free: the clock's low bits).
-fn jittered(backoff: Duration) -> Duration {
-    let nanos = backoff.as_nanos().max(1) as u64;
-    let noise = (now_nanos() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % nanos;
-    Duration::from_nanos(nanos / 2 + noise / 2)
 }
 
 /// Token bucket: `rate` events per second, one second of burst.
@@ -97,6 +91,32 @@ struct Settled {
     throttled: bool,
     /// The first reason for a retry, for the log.
     error: Option<String>,
+}
+
+/// What a pipeline carries from one step to the next.
+struct State {
+    name: String,
+    routed: bool,
+    coalescer: Coalescer,
+    rate: Option<RateLimit>,
+    records: Vec<(u64, Vec<u8>)>,
+    /// Events to deliver; only the failed ones stay after an attempt.
+    out: Vec<Emitted>,
+    /// The cursor last written to the cursor file.
+    persisted: u64,
+    last_persist: Instant,
+    retry: Backoff,
+    read_retry: Backoff,
+    failing_since: Option<Instant>,
+}
+
+/// Whether the pipeline goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Go,
+    /// Try again from the top of the loop (after a bounded sleep).
+    Again,
+    Stop,
 }
 
 impl Pipeline {
@@ -220,7 +240,7 @@ impl Pipeline {
 
     /// Waits until the sink's destination answers its check, or shutdown.
     fn wait_until_usable(&mut self, name: &str) -> bool {
-        let mut backoff = MIN_BACKOFF * 10;
+        let mut backoff = Backoff::new(MIN_BACKOFF * 10, MAX_BACKOFF);
         loop {
             match self.sink.check() {
                 Ok(()) => {
@@ -230,11 +250,10 @@ impl Pipeline {
                 Err(e) => {
                     self.metrics.up.store(0, Relaxed);
                     self.metrics.errors.fetch_add(1, Relaxed);
-                    tracing::error!(sink = %name, error = %e, retry_in_ms = backoff.as_millis() as u64, "sink destination is not usable (missing, access denied or unreachable); events wait in the spool");
-                    if self.sleep_bounded(jittered(backoff)) {
+                    tracing::error!(sink = %name, error = %e, retry_in_ms = backoff.current().as_millis() as u64, "sink destination is not usable (missing, access denied or unreachable); events wait in the spool");
+                    if self.sleep_bounded(backoff.next_delay()) {
                         return false;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -244,158 +263,411 @@ impl Pipeline {
     /// delivered, or the drain deadline passes.
     pub fn run(mut self) {
         let name = self.sink.name().to_owned();
-        let routed = self.sink.routed();
         if !self.wait_until_usable(&name) {
             return;
         }
-        let mut coalescer = Coalescer::new(self.coalesce);
-        let mut rate = RateLimit::new(self.max_events_per_sec);
-        let mut records = Vec::with_capacity(READ_BATCH);
-        let mut out: Vec<Emitted> = Vec::with_capacity(READ_BATCH);
-        let mut persisted = self.reader.position();
+        let persisted = self.reader.position();
         self.cursor.store(persisted, Release);
         self.metrics.cursor.store(persisted, Relaxed);
-        let mut last_persist = Instant::now();
-        let mut backoff = MIN_BACKOFF;
-        let mut read_backoff = MIN_BACKOFF;
-        let mut failing_since: Option<Instant> = None;
+        let mut st = State {
+            routed: self.sink.routed(),
+            name,
+            coalescer: Coalescer::new(self.coalesce),
+            rate: RateLimit::new(self.max_events_per_sec),
+            records: Vec::with_capacity(READ_BATCH),
+            out: Vec::with_capacity(READ_BATCH),
+            persisted,
+            last_persist: Instant::now(),
+            retry: Backoff::new(MIN_BACKOFF, MAX_BACKOFF),
+            read_retry: Backoff::new(MIN_BACKOFF, MAX_BACKOFF),
+            failing_since: None,
+        };
         loop {
             let closed = self.committed.is_closed();
-            let upto = self.committed.seq();
-            if out.is_empty() {
-                records.clear();
-                match self.reader.read_batch(upto, READ_BATCH, &mut records) {
-                    Ok(_) => {
-                        read_backoff = MIN_BACKOFF;
-                        self.read_ok(&name);
-                    }
-                    Err(e) => {
-                        self.read_failed(&name, &e);
-                        if records.is_empty() {
-                            if self.sleep_bounded(jittered(read_backoff)) {
-                                tracing::error!(sink = %name, "drain deadline passed while the spool could not be read");
-                                return;
-                            }
-                            read_backoff = (read_backoff * 2).min(MAX_BACKOFF);
-                            continue;
-                        }
-                    }
-                }
-                for (seq, bytes) in &records {
-                    match record::decode(bytes) {
-                        Ok(view) if !routed || view.routed_to(&name) => {
-                            coalescer.push(*seq, &view, &mut out)
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            static UNDECODABLE: crate::log_limit::LogLimit =
-                                crate::log_limit::LogLimit::new(Duration::from_secs(10));
-                            crate::limited!(UNDECODABLE, error, sink = %name, seq, error = %e, "undecodable spool record skipped");
-                            self.metrics.errors.fetch_add(1, Relaxed);
-                        }
-                    }
-                }
-                if closed && self.reader.position() >= upto {
-                    // Graceful stop: nothing more will arrive.
-                    coalescer.flush_all(&mut out);
-                } else {
-                    coalescer.expire(now_nanos(), &mut out);
+            if st.out.is_empty() {
+                match self.fill(&mut st, closed) {
+                    Step::Go => {}
+                    Step::Again => continue,
+                    Step::Stop => return,
                 }
             }
-            if !out.is_empty() {
-                if let Some(r) = rate.as_mut() {
-                    let wait = r.take(out.len());
-                    if !wait.is_zero() && self.sleep_bounded(wait) {
-                        tracing::warn!(sink = %name, undelivered = out.len(), "drain deadline passed while rate-limited; the rest stays in the spool");
-                        return;
-                    }
-                }
-                let attempted = out.len();
-                let result = self.sink.deliver(&out);
-                let Settled {
-                    retry,
-                    dead_lettered,
-                    throttled,
-                    error,
-                } = self.settle(&name, &out, result);
-                let delivered = attempted - retry.len() - dead_lettered;
-                self.metrics.delivered.fetch_add(delivered as u64, Relaxed);
-                if retry.is_empty() {
-                    out.clear();
-                    backoff = MIN_BACKOFF;
-                    if failing_since.take().is_some() {
-                        tracing::info!(sink = %name, "delivery recovered");
-                        self.metrics.up.store(1, Relaxed);
-                    }
-                } else {
-                    // Keep only what must be resent, in order.
-                    let mut keep = vec![false; out.len()];
-                    for i in &retry {
-                        if let Some(k) = keep.get_mut(*i) {
-                            *k = true;
-                        }
-                    }
-                    let mut k = keep.into_iter();
-                    out.retain(|_| k.next().unwrap_or(false));
-                    self.metrics.errors.fetch_add(1, Relaxed);
-                    if throttled {
-                        self.metrics.throttled.fetch_add(1, Relaxed);
-                        backoff = backoff.max(MIN_BACKOFF * 5);
-                    }
-                    let since = *failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(30) {
-                        self.metrics.up.store(0, Relaxed);
-                    }
-                    tracing::warn!(sink = %name, failed = out.len(), delivered, throttled, error = error.as_deref().unwrap_or(""), retry_in_ms = backoff.as_millis() as u64, "delivery incomplete; resending the failed entries");
-                    if self.sleep_bounded(jittered(backoff)) {
-                        tracing::error!(sink = %name, undelivered = out.len(), "drain deadline passed with undelivered events; they stay in the spool");
-                        return;
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
+            if !st.out.is_empty() {
+                match self.deliver_once(&mut st) {
+                    Step::Go => {}
+                    Step::Again => continue,
+                    Step::Stop => return,
                 }
             }
-            let stats = coalescer.stats();
-            self.metrics.coalesced.store(stats.merged, Relaxed);
-            self.metrics
-                .coalesce_overflow
-                .store(stats.overflow, Relaxed);
-            self.metrics
-                .pending_paths
-                .store(coalescer.pending_len() as u64, Relaxed);
-            let position = self.reader.position();
-            let safe = coalescer
-                .oldest_pending_seq()
-                .map_or(position, |p| p.min(position));
-            let finished =
-                closed && position >= self.committed.seq() && coalescer.pending_len() == 0;
-            let past_deadline = self.deadline_passed();
-            if safe != persisted
-                && (last_persist.elapsed() >= CURSOR_EVERY || finished || past_deadline)
-            {
-                match write_cursor(&self.spool_dir, &name, safe, self.fsync) {
-                    Ok(()) => {
-                        persisted = safe;
-                        last_persist = Instant::now();
-                        self.cursor.store(safe, Release);
-                        self.metrics.cursor.store(safe, Relaxed);
-                    }
-                    Err(e) => {
-                        tracing::error!(sink = %name, error = %e, "cannot store the sink cursor")
-                    }
-                }
-            }
-            if finished {
-                tracing::info!(sink = %name, cursor = persisted, "sink drained");
-                return;
-            }
-            if past_deadline {
-                tracing::warn!(sink = %name, cursor = persisted, behind = self.committed.seq() - persisted, "drain deadline passed; the rest stays in the spool");
+            if self.persist_cursor(&mut st, closed) == Step::Stop {
                 return;
             }
             if self.reader.position() >= self.committed.seq() {
                 self.committed.wait_past(self.reader.position(), IDLE_WAIT);
             }
         }
+    }
+
+    /// Reads what is committed, keeps what is routed here, and lets the
+    /// coalescer emit what is due (everything, once the writer has closed
+    /// and the reader is at its end).
+    fn fill(&mut self, st: &mut State, closed: bool) -> Step {
+        let upto = self.committed.seq();
+        st.records.clear();
+        match self.reader.read_batch(upto, READ_BATCH, &mut st.records) {
+            Ok(_) => {
+                st.read_retry.reset();
+                self.read_ok(&st.name);
+            }
+            Err(e) => {
+                self.read_failed(&st.name, &e);
+                if st.records.is_empty() {
+                    if self.sleep_bounded(st.read_retry.next_delay()) {
+                        tracing::error!(sink = %st.name, "drain deadline passed while the spool could not be read");
+                        return Step::Stop;
+                    }
+                    return Step::Again;
+                }
+            }
+        }
+        for (seq, bytes) in &st.records {
+            match record::decode(bytes) {
+                Ok(view) if !st.routed || view.routed_to(&st.name) => {
+                    st.coalescer.push(*seq, &view, &mut st.out)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    static UNDECODABLE: crate::log_limit::LogLimit =
+                        crate::log_limit::LogLimit::new(Duration::from_secs(10));
+                    crate::limited!(UNDECODABLE, error, sink = %st.name, seq, error = %e, "undecodable spool record skipped");
+                    self.metrics.errors.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        if closed && self.reader.position() >= upto {
+            // Graceful stop: nothing more will arrive.
+            st.coalescer.flush_all(&mut st.out);
+        } else {
+            st.coalescer.expire(now_nanos(), &mut st.out);
+        }
+        Step::Go
+    }
+
+    /// One delivery attempt of `st.out` (after the rate limit): on success
+    /// `out` is empty; otherwise only the entries to resend stay, in
+    /// order, and the pipeline sleeps its backoff (never past the drain
+    /// deadline).
+    fn deliver_once(&mut self, st: &mut State) -> Step {
+        if let Some(r) = st.rate.as_mut() {
+            let wait = r.take(st.out.len());
+            if !wait.is_zero() && self.sleep_bounded(wait) {
+                tracing::warn!(sink = %st.name, undelivered = st.out.len(), "drain deadline passed while rate-limited; the rest stays in the spool");
+                return Step::Stop;
+            }
+        }
+        let attempted = st.out.len();
+        let result = self.sink.deliver(&st.out);
+        let settled = self.settle(&st.name, &st.out, result);
+        let delivered = attempted - settled.retry.len() - settled.dead_lettered;
+        self.metrics.delivered.fetch_add(delivered as u64, Relaxed);
+        if settled.retry.is_empty() {
+            st.out.clear();
+            st.retry.reset();
+            if st.failing_since.take().is_some() {
+                tracing::info!(sink = %st.name, "delivery recovered");
+                self.metrics.up.store(1, Relaxed);
+            }
+            return Step::Go;
+        }
+        keep_only(&mut st.out, &settled.retry);
+        self.metrics.errors.fetch_add(1, Relaxed);
+        if settled.throttled {
+            self.metrics.throttled.fetch_add(1, Relaxed);
+            st.retry.at_least(MIN_BACKOFF * 5);
+        }
+        let since = *st.failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > Duration::from_secs(30) {
+            self.metrics.up.store(0, Relaxed);
+        }
+        let delay = st.retry.next_delay();
+        tracing::warn!(sink = %st.name, failed = st.out.len(), delivered, throttled = settled.throttled, error = settled.error.as_deref().unwrap_or(""), retry_in_ms = delay.as_millis() as u64, "delivery incomplete; resending the failed entries");
+        if self.sleep_bounded(delay) {
+            tracing::error!(sink = %st.name, undelivered = st.out.len(), "drain deadline passed with undelivered events; they stay in the spool");
+            return Step::Stop;
+        }
+        Step::Again
+    }
+
+    /// Moves the durable cursor to what is delivered and not held by the
+    /// coalescer (every 250 ms, and at the end); says when to stop.
+    fn persist_cursor(&mut self, st: &mut State, closed: bool) -> Step {
+        let stats = st.coalescer.stats();
+        self.metrics.coalesced.store(stats.merged, Relaxed);
+        self.metrics
+            .coalesce_overflow
+            .store(stats.overflow, Relaxed);
+        self.metrics
+            .pending_paths
+            .store(st.coalescer.pending_len() as u64, Relaxed);
+        let position = self.reader.position();
+        let safe = st
+            .coalescer
+            .oldest_pending_seq()
+            .map_or(position, |p| p.min(position));
+        let finished =
+            closed && position >= self.committed.seq() && st.coalescer.pending_len() == 0;
+        let past_deadline = self.deadline_passed();
+        if safe != st.persisted
+            && (st.last_persist.elapsed() >= CURSOR_EVERY || finished || past_deadline)
+        {
+            match write_cursor(&self.spool_dir, &st.name, safe, self.fsync) {
+                Ok(()) => {
+                    st.persisted = safe;
+                    st.last_persist = Instant::now();
+                    self.cursor.store(safe, Release);
+                    self.metrics.cursor.store(safe, Relaxed);
+                }
+                Err(e) => {
+                    static CURSOR: crate::log_limit::LogLimit =
+                        crate::log_limit::LogLimit::new(Duration::from_secs(10));
+                    crate::limited!(CURSOR, error, sink = %st.name, error = %e, "cannot store the sink cursor (retried; deliveries since the last one repeat after a crash)");
+                }
+            }
+        }
+        if finished {
+            tracing::info!(sink = %st.name, cursor = st.persisted, "sink drained");
+            return Step::Stop;
+        }
+        if past_deadline {
+            tracing::warn!(sink = %st.name, cursor = st.persisted, behind = self.committed.seq() - st.persisted, "drain deadline passed; the rest stays in the spool");
+            return Step::Stop;
+        }
+        Step::Go
+    }
+}
+
+/// Keeps the entries at `positions` (ascending or not), in their order.
+fn keep_only(out: &mut Vec<Emitted>, positions: &[usize]) {
+    let mut keep = vec![false; out.len()];
+    for i in positions {
+        if let Some(k) = keep.get_mut(*i) {
+            *k = true;
+        }
+    }
+    let mut k = keep.into_iter();
+    out.retain(|_| k.next().unwrap_or(false));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use fpolicy_event::normalize::EngineType;
+    use fpolicy_event::{GenerationTimeUnit, Normalizer, SessionInfo, StaticNames};
+    use fpolicy_proto::{ProtocolVersion, ReqType, sample};
+    use fpolicy_spool::{Spool, SpoolConfig};
+
+    use super::*;
+    use crate::sink::{Delivered, SinkError};
+
+    /// What the in-memory sink answers to one call.
+    enum Answer {
+        AllOk,
+        WholeCallFails,
+        Entries(Vec<(usize, EntryFailure)>),
+    }
+
+    /// Accepts events into a shared list, answering from a script (all
+    /// accepted once the script is used up, or never with `fail_forever`).
+    struct MemorySink {
+        script: VecDeque<Answer>,
+        fail_forever: bool,
+        accepted: Arc<Mutex<Vec<u64>>>,
+        calls: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Sink for MemorySink {
+        fn name(&self) -> &str {
+            "mem"
+        }
+
+        fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
+            self.calls.lock().unwrap().push(events.len());
+            let answer = match self.script.pop_front() {
+                Some(a) => a,
+                None if self.fail_forever => Answer::WholeCallFails,
+                None => Answer::AllOk,
+            };
+            let failures = match answer {
+                Answer::AllOk => Vec::new(),
+                Answer::WholeCallFails => {
+                    return Err(SinkError::Transient {
+                        sink: "mem".into(),
+                        message: "unreachable".into(),
+                        throttled: false,
+                    });
+                }
+                Answer::Entries(f) => f,
+            };
+            let mut accepted = self.accepted.lock().unwrap();
+            for (i, e) in events.iter().enumerate() {
+                if !failures.iter().any(|(f, _)| *f == i) {
+                    accepted.push(e.seq);
+                }
+            }
+            Ok(Delivered {
+                failures,
+                ..Delivered::default()
+            })
+        }
+    }
+
+    struct Harness {
+        dir: tempfile::TempDir,
+        accepted: Arc<Mutex<Vec<u64>>>,
+        calls: Arc<Mutex<Vec<usize>>>,
+        cursor: Arc<AtomicU64>,
+        metrics: Arc<SinkMetrics>,
+        deadline: Arc<std::sync::Mutex<Option<Instant>>>,
+    }
+
+    /// A spool of `n` committed events (the writer already closed) and a
+    /// pipeline over it into a scripted in-memory sink.
+    fn harness(n: u64, script: Vec<Answer>, fail_forever: bool, rate: u32) -> (Harness, Pipeline) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spool, _) = Spool::open(SpoolConfig {
+            fsync: FsyncPolicy::Never,
+            ..SpoolConfig::new(dir.path().join("spool"))
+        })
+        .unwrap();
+        let names = StaticNames::new([], [], "vol", "svm");
+        let normalizer = Normalizer {
+            names: &names,
+            generation_time: GenerationTimeUnit::Auto,
+        };
+        let session = SessionInfo {
+            svm_uuid: "svm-uuid".into(),
+            policy_name: "p".into(),
+            session_id: "s".into(),
+            peer: "127.0.0.1:1".into(),
+            engine: EngineType::Asynchronous,
+        };
+        let mut buf = Vec::new();
+        for id in 1..=n {
+            let req = sample::screen_request(
+                id,
+                ReqType::NfsWr,
+                &format!("/f{id}"),
+                ProtocolVersion::V2_0,
+            );
+            let event = normalizer.normalize(&req, &session, 1_700_000_000_000_000_000);
+            buf.clear();
+            record::encode(&event, 1_700_000_000_000_000_000, [], &mut buf).unwrap();
+            spool.append(&buf).unwrap();
+        }
+        let next = spool.commit().unwrap();
+        let committed = Arc::new(Committed::new(next));
+        committed.close();
+        let h = Harness {
+            accepted: Arc::default(),
+            calls: Arc::default(),
+            cursor: Arc::new(AtomicU64::new(0)),
+            metrics: Arc::new(SinkMetrics::default()),
+            deadline: Arc::default(),
+            dir,
+        };
+        let p = Pipeline {
+            sink: Box::new(MemorySink {
+                script: script.into(),
+                fail_forever,
+                accepted: h.accepted.clone(),
+                calls: h.calls.clone(),
+            }),
+            reader: spool.reader(0).unwrap(),
+            spool_dir: h.dir.path().join("spool"),
+            fsync: FsyncPolicy::Never,
+            coalesce: CoalesceConfig {
+                window: 0,
+                max_hold: 0,
+                max_pending: 1000,
+            },
+            committed,
+            cursor: h.cursor.clone(),
+            metrics: h.metrics.clone(),
+            dead_letters: DeadLetters::new(&h.dir.path().join("dead-letter"), "mem"),
+            max_events_per_sec: rate,
+            drain_deadline: h.deadline.clone(),
+        };
+        (h, p)
+    }
+
+    #[test]
+    fn a_partial_failure_resends_only_the_failed_entries() {
+        let retry = |i| (i, EntryFailure::Retry("throttled entry".into()));
+        let (h, p) = harness(5, vec![Answer::Entries(vec![retry(1), retry(3)])], false, 0);
+        p.run();
+        let mut accepted = h.accepted.lock().unwrap().clone();
+        accepted.sort_unstable();
+        assert_eq!(accepted, vec![0, 1, 2, 3, 4], "each once");
+        assert_eq!(*h.calls.lock().unwrap(), vec![5, 2]);
+        assert_eq!(h.metrics.delivered.load(Relaxed), 5);
+        assert_eq!(h.metrics.errors.load(Relaxed), 1);
+        assert_eq!(h.cursor.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn a_failed_call_is_retried_whole() {
+        let (h, p) = harness(
+            3,
+            vec![Answer::WholeCallFails, Answer::WholeCallFails],
+            false,
+            0,
+        );
+        p.run();
+        assert_eq!(*h.calls.lock().unwrap(), vec![3, 3, 3]);
+        assert_eq!(h.accepted.lock().unwrap().len(), 3);
+        assert_eq!(h.metrics.errors.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn rejected_entries_go_to_the_dead_letter_file_and_the_cursor_moves_on() {
+        let reject = (2, EntryFailure::Reject("message too long".into()));
+        let (h, p) = harness(4, vec![Answer::Entries(vec![reject])], false, 0);
+        p.run();
+        assert_eq!(*h.calls.lock().unwrap(), vec![4]);
+        assert_eq!(h.metrics.dead_letters.load(Relaxed), 1);
+        assert_eq!(h.metrics.delivered.load(Relaxed), 3);
+        assert_eq!(h.cursor.load(Relaxed), 4);
+        let dead = std::fs::read_to_string(h.dir.path().join("dead-letter/mem.jsonl")).unwrap();
+        assert_eq!(dead.lines().count(), 1);
+        assert!(dead.contains("message too long"), "{dead}");
+    }
+
+    #[test]
+    fn the_rate_limit_spaces_deliveries() {
+        // 600 events at 400/s: the bucket holds one second (400), so the
+        // batch waits about half a second.
+        let (h, p) = harness(600, vec![], false, 400);
+        let started = Instant::now();
+        p.run();
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(h.accepted.lock().unwrap().len(), 600);
+    }
+
+    #[test]
+    fn the_drain_deadline_ends_a_failing_sink_and_keeps_the_cursor() {
+        let (h, p) = harness(10, vec![], true, 0);
+        *h.deadline.lock().unwrap() = Some(Instant::now() + Duration::from_millis(400));
+        let started = Instant::now();
+        p.run();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(h.calls.lock().unwrap().len() >= 2);
+        assert!(h.accepted.lock().unwrap().is_empty());
+        assert_eq!(h.cursor.load(Relaxed), 0, "nothing confirmed");
     }
 }

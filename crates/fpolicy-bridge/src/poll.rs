@@ -317,7 +317,8 @@ pub async fn run_poller(ctx: Arc<PollContext>, p: PollConfig, mut shutdown: watc
     let Ok(schedule) = p.schedule() else { return };
     let client = fpolicy_poll::s3::client(p.endpoint_url.as_deref()).await;
     let m = ctx.metrics.clone();
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
     loop {
         let started = fpolicy_poll::jiff::Timestamp::now();
         let result = tokio::select! {
@@ -331,7 +332,7 @@ pub async fn run_poller(ctx: Arc<PollContext>, p: PollConfig, mut shutdown: watc
                 m.emitted.fetch_add(r.emitted, Relaxed);
                 m.suppressed.fetch_add(r.suppressed, Relaxed);
                 m.up.store(1, Relaxed);
-                backoff = Duration::from_secs(1);
+                backoff.reset();
                 let savings = monthly_savings_usd(
                     &schedule,
                     p.business_interval(),
@@ -353,9 +354,8 @@ pub async fn run_poller(ctx: Arc<PollContext>, p: PollConfig, mut shutdown: watc
             Err(e) => {
                 m.errors.fetch_add(1, Relaxed);
                 m.up.store(0, Relaxed);
-                tracing::error!(poll = %p.name, error = %e, retry_in_s = backoff.as_secs(), "poll cycle failed; FPolicy ingestion is not affected");
-                let wait = backoff.min(schedule.interval_at(started));
-                backoff = (backoff * 2).min(Duration::from_secs(300));
+                let wait = backoff.next_delay().min(schedule.interval_at(started));
+                tracing::error!(poll = %p.name, error = %e, retry_in_s = wait.as_secs(), "poll cycle failed; FPolicy ingestion is not affected");
                 wait
             }
         };
