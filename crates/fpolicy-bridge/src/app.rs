@@ -1,6 +1,7 @@
-//! `serve`: wires spool, writer, sinks, listener and admin together, and
-//! shuts them down in order (stop accepting → close sessions → final
-//! commit → sinks drain up to a deadline).
+//! `serve`: the startup steps (`open_spool`, `build_sinks`,
+//! `spawn_pipelines`, `spawn_writer`, `serve`), and the [`Shutdown`] that
+//! owns the stop order (deregister → stop accepting → sessions → final
+//! commit → drain deadline).
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cidr::Cidr;
 use crate::config::{CloudSinkType, Config, FsyncSetting};
-use crate::ingest::{Committed, IngestLimits, Writer, run_writer};
+use crate::ingest::{Committed, IngestBatch, IngestLimits, IngestRules, Writer, run_writer};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::server::{ServerContext, serve_listener, tls};
@@ -154,20 +155,12 @@ fn name_resolver(cfg: &Config) -> anyhow::Result<Arc<dyn NameResolver>> {
     Ok(names)
 }
 
-/// Opens everything and starts serving. Returns once listening.
-pub async fn start(cfg: Config) -> anyhow::Result<Running> {
-    cfg.validate()?;
-    for w in cfg.warnings() {
-        tracing::warn!("{w}");
-    }
-    let cfg = Arc::new(cfg);
-    let metrics = Arc::new(Metrics::default());
-    let lock = lock_data_dir(&cfg.data_dir)?;
-    let names = name_resolver(&cfg)?;
-    let spool_cfg = spool_config(&cfg);
+/// Opens the spool (recovering it) and reports what recovery found.
+fn open_spool(cfg: &Config, metrics: &Metrics) -> anyhow::Result<Spool> {
+    let spool_cfg = spool_config(cfg);
     let opened = Instant::now();
     let (spool, recovery) = Spool::open(spool_cfg.clone()).context("cannot open the spool")?;
-    report_recovery(&recovery, &metrics);
+    report_recovery(&recovery, metrics);
     tracing::info!(
         dir = %spool_cfg.dir.display(),
         segments = recovery.segments,
@@ -181,9 +174,15 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     metrics.spool_first_seq.store(stats.first_seq, Relaxed);
     metrics.spool_next_seq.store(stats.next_seq, Relaxed);
     metrics.spool_records.store(stats.records, Relaxed);
+    Ok(spool)
+}
 
-    // (sink, events per second at most)
-    let mut sinks: Vec<(Box<dyn Sink>, u32)> = Vec::new();
+/// A sink and the most events per second it may deliver (0: no limit).
+type SinkPlan = (Box<dyn Sink>, u32);
+
+/// Every configured sink, ready to deliver.
+async fn build_sinks(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Vec<SinkPlan>> {
+    let mut sinks: Vec<SinkPlan> = Vec::new();
     if cfg.sinks.jsonl.enabled {
         let fsync = cfg.spool.fsync == FsyncSetting::Always;
         sinks.push((
@@ -219,101 +218,222 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         };
         sinks.push((sink, c.max_events_per_sec));
     }
-    let committed = Arc::new(Committed::new(spool.committed_seq()));
-    let drain_deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
+    Ok(sinks)
+}
+
+/// What the delivery pipelines share with the writer and the shutdown.
+struct Delivery {
+    committed: Arc<Committed>,
+    drain_deadline: Arc<Mutex<Option<Instant>>>,
+    /// Each sink's published durable cursor (retention, back pressure).
+    cursors: Vec<Arc<AtomicU64>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// One delivery pipeline thread per sink, each from its own cursor.
+fn spawn_pipelines(
+    cfg: &Config,
+    spool: &Spool,
+    sinks: Vec<SinkPlan>,
+    metrics: &Metrics,
+) -> anyhow::Result<Delivery> {
     let delay_nanos = (cfg.events.write_complete_delay_secs * 1e9) as i64;
     let coalesce = CoalesceConfig {
         window: delay_nanos,
         max_hold: (cfg.events.max_hold_secs as i64 * 1_000_000_000).max(delay_nanos),
         max_pending: cfg.events.max_pending_paths,
     };
-    let mut cursors = Vec::new();
-    let mut pipelines = Vec::new();
+    let spool_cfg = spool_config(cfg);
+    let mut d = Delivery {
+        committed: Arc::new(Committed::new(spool.committed_seq())),
+        drain_deadline: Arc::default(),
+        cursors: Vec::new(),
+        threads: Vec::new(),
+    };
     for (sink, max_events_per_sec) in sinks {
         let name = sink.name().to_owned();
         let start_at = spool.cursor(&name);
         let cursor = Arc::new(AtomicU64::new(start_at));
-        cursors.push(cursor.clone());
+        d.cursors.push(cursor.clone());
         let pipeline = Pipeline {
             reader: spool.reader(start_at)?,
             sink,
             spool_dir: spool_cfg.dir.clone(),
             fsync: spool_cfg.fsync,
             coalesce,
-            committed: committed.clone(),
+            committed: d.committed.clone(),
             cursor,
             metrics: metrics.sink(&name),
             dead_letters: DeadLetters::new(&cfg.data_dir.join("dead-letter"), &name),
             max_events_per_sec,
-            drain_deadline: drain_deadline.clone(),
+            drain_deadline: d.drain_deadline.clone(),
         };
         tracing::info!(sink = %name, cursor = start_at, behind = spool.committed_seq() - start_at.min(spool.committed_seq()), "sink starting");
-        pipelines.push(
+        d.threads.push(
             std::thread::Builder::new()
                 .name(format!("sink-{name}"))
                 .spawn(move || pipeline.run())?,
         );
     }
+    Ok(d)
+}
 
-    let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_QUEUE);
-    let (bp_tx, bp_rx) = watch::channel(false);
-    let limits = IngestLimits {
-        capacity_bytes: cfg.spool.capacity_bytes,
-        high_watermark: cfg.spool.high_watermark_events,
-        low_watermark: cfg.spool.low_watermark_events,
-    };
-    let writer = {
-        let rt = tokio::runtime::Handle::current();
-        let committed = committed.clone();
-        let metrics = metrics.clone();
-        std::thread::Builder::new()
-            .name("spool-writer".into())
-            .spawn(move || {
-                run_writer(Writer {
-                    spool,
-                    rx: ingest_rx,
-                    rt,
-                    committed,
-                    sink_cursors: cursors,
-                    back_pressure: bp_tx,
-                    limits,
-                    metrics,
-                })
-            })?
-    };
+/// The spool writer thread, with the queue sessions and pollers send to
+/// and the back pressure it decides.
+struct Ingest {
+    tx: mpsc::Sender<IngestBatch>,
+    back_pressure: watch::Receiver<bool>,
+    writer: std::thread::JoinHandle<()>,
+}
 
+fn spawn_writer(
+    cfg: &Config,
+    spool: Spool,
+    delivery: &Delivery,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Ingest> {
+    let (tx, rx) = mpsc::channel(INGEST_QUEUE);
+    let (bp_tx, back_pressure) = watch::channel(false);
+    let w = Writer {
+        spool,
+        rx,
+        rt: tokio::runtime::Handle::current(),
+        committed: delivery.committed.clone(),
+        sink_cursors: delivery.cursors.clone(),
+        back_pressure: bp_tx,
+        limits: IngestLimits {
+            capacity_bytes: cfg.spool.capacity_bytes,
+            high_watermark: cfg.spool.high_watermark_events,
+            low_watermark: cfg.spool.low_watermark_events,
+        },
+        metrics: metrics.clone(),
+    };
+    let writer = std::thread::Builder::new()
+        .name("spool-writer".into())
+        .spawn(move || run_writer(w))?;
+    Ok(Ingest {
+        tx,
+        back_pressure,
+        writer,
+    })
+}
+
+/// Screening, routing and (HYBRID) the recent FPolicy paths.
+fn ingest_rules(cfg: &Config) -> anyhow::Result<Arc<IngestRules>> {
+    let recent = (cfg.trigger.mode == crate::config::TriggerMode::Hybrid).then(|| {
+        Arc::new(Mutex::new(fpolicy_poll::hybrid::RecentEvents::new(
+            cfg.trigger.recent_events,
+        )))
+    });
+    Ok(Arc::new(IngestRules {
+        router: cfg.router()?,
+        screening: cfg.screening_rules()?,
+        recent,
+    }))
+}
+
+/// The stop order, in one place: leave ONTAP's engine (so it sends to the
+/// other instances) → stop accepting and close sessions (pollers stop with
+/// them) → the writer's final commit (it stops once the last sender is
+/// gone) → the sinks' drain deadline.
+pub struct Shutdown {
+    cfg: Arc<Config>,
+    requested: watch::Receiver<bool>,
+    stop_sessions: watch::Sender<bool>,
+    /// The address self-registration added, removed first.
+    registered: Arc<Mutex<Option<std::net::IpAddr>>>,
+    drain_deadline: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Shutdown {
+    /// Waits for the request, deregisters when configured, then stops the
+    /// listener, the sessions and the pollers.
+    async fn stop_accepting(mut self) {
+        let _ = self.requested.wait_for(|s| *s).await;
+        let addr = *self.registered.lock().unwrap_or_else(|p| p.into_inner());
+        if let (true, Some(addr)) = (self.cfg.ontap.remove_on_shutdown, addr) {
+            crate::ontap::deregister(&self.cfg, addr).await;
+        }
+        let _ = self.stop_sessions.send(true);
+    }
+
+    /// Sessions are gone: the sinks have until the drain deadline.
+    fn start_drain(deadline: &Mutex<Option<Instant>>, drain: Duration) {
+        *deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
+    }
+}
+
+/// Background tasks beside the sessions: EMF metrics, self-registration
+/// and pollers.
+fn spawn_background(
+    cfg: &Arc<Config>,
+    metrics: &Arc<Metrics>,
+    ingest: &Ingest,
+    rules: &Arc<IngestRules>,
+    sessions_stop: &watch::Receiver<bool>,
+) -> Arc<Mutex<Option<std::net::IpAddr>>> {
+    if cfg.cloudwatch.emf {
+        tokio::spawn(crate::emf::run(
+            cfg.cloudwatch.namespace.clone(),
+            cfg.cloudwatch.service.clone(),
+            metrics.clone(),
+            Duration::from_secs(cfg.cloudwatch.interval_secs.max(1)),
+        ));
+    }
+    let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();
+    if cfg.ontap.register_on_start {
+        metrics.ontap_registered.store(2, Relaxed);
+        tokio::spawn(crate::ontap::self_register(
+            cfg.clone(),
+            metrics.clone(),
+            registered.clone(),
+        ));
+    }
+    if cfg.trigger.mode != crate::config::TriggerMode::EventDriven {
+        for p in cfg.polls.clone() {
+            let pctx = Arc::new(crate::poll::PollContext {
+                cfg: cfg.clone(),
+                ingest_rules: rules.clone(),
+                ingest: ingest.tx.clone(),
+                metrics: metrics.polls.get(&p.name),
+            });
+            tokio::spawn(crate::poll::run_poller(pctx, p, sessions_stop.clone()));
+        }
+    }
+    registered
+}
+
+/// Opens everything and starts serving. Returns once listening.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    cfg.validate()?;
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
+    let cfg = Arc::new(cfg);
+    let metrics = Arc::new(Metrics::default());
+    let lock = lock_data_dir(&cfg.data_dir)?;
+    let names = name_resolver(&cfg)?;
+    let spool = open_spool(&cfg, &metrics)?;
+    let sinks = build_sinks(&cfg, &metrics).await?;
+    let delivery = spawn_pipelines(&cfg, &spool, sinks, &metrics)?;
+    let ingest = spawn_writer(&cfg, spool, &delivery, &metrics)?;
     let listener = TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
     let admin = TcpListener::bind(&cfg.admin.listen)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", cfg.admin.listen))?;
-    let listen_addr = listener.local_addr()?;
-    let admin_addr = admin.local_addr()?;
-    let polling = cfg.trigger.mode != crate::config::TriggerMode::EventDriven;
-    let recent = (cfg.trigger.mode == crate::config::TriggerMode::Hybrid).then(|| {
-        Arc::new(Mutex::new(fpolicy_poll::hybrid::RecentEvents::new(
-            cfg.trigger.recent_events,
-        )))
-    });
-    let poll_ctx = polling.then(|| {
-        Arc::new(crate::poll::PollContext {
-            cfg: cfg.clone(),
-            router: cfg.router().expect("validated"),
-            ingest: ingest_tx.clone(),
-            recent: recent.clone(),
-            metrics: Arc::default(),
-        })
-    });
+    let rules = ingest_rules(&cfg)?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (stop_sessions, sessions_stop) = watch::channel(false);
+    let registered = spawn_background(&cfg, &metrics, &ingest, &rules, &sessions_stop);
     let ctx = Arc::new(ServerContext {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
         names,
-        rules: cfg.screening_rules()?,
-        router: cfg.router()?,
-        recent: recent.clone(),
-        ingest: ingest_tx,
-        back_pressure: bp_rx,
+        ingest_rules: rules,
+        ingest: ingest.tx.clone(),
+        back_pressure: ingest.back_pressure.clone(),
         allowed_peers: cfg
             .server
             .allowed_peers
@@ -325,79 +445,31 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             (cfg.server.max_buffered_bytes / 1024).min(u64::from(u32::MAX)) as usize,
         )),
     });
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown = Shutdown {
+        cfg: cfg.clone(),
+        requested: shutdown_rx.clone(),
+        stop_sessions,
+        registered,
+        drain_deadline: delivery.drain_deadline.clone(),
+    };
+    let (listen_addr, admin_addr) = (listener.local_addr()?, admin.local_addr()?);
     tracing::info!(listen = %listen_addr, admin = %admin_addr, tls = ?cfg.server.tls.mode, "fpolicy-bridge listening");
     metrics.ready.store(1, Relaxed);
-
     let admin_task = tokio::spawn(crate::admin::serve_admin(
         admin,
         metrics.clone(),
-        shutdown_rx.clone(),
+        shutdown_rx,
     ));
-    let drain = Duration::from_secs(cfg.shutdown.drain_timeout_secs);
-    let task_metrics = metrics.clone();
-    if cfg.cloudwatch.emf {
-        tokio::spawn(crate::emf::run(
-            cfg.cloudwatch.namespace.clone(),
-            cfg.cloudwatch.service.clone(),
-            metrics.clone(),
-            Duration::from_secs(cfg.cloudwatch.interval_secs.max(1)),
-        ));
-    }
-    // Self-registration; on a stop, the instance leaves the engine before
-    // its sessions close, so ONTAP sends to the other instances.
-    let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();
-    if cfg.ontap.register_on_start {
-        metrics.ontap_registered.store(2, Relaxed);
-        tokio::spawn(crate::ontap::self_register(
-            cfg.clone(),
-            metrics.clone(),
-            registered.clone(),
-        ));
-    }
-    let (sessions_stop_tx, sessions_stop_rx) = watch::channel(false);
-    {
-        let mut shutdown = shutdown_rx.clone();
-        let cfg = cfg.clone();
-        tokio::spawn(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-            let addr = *registered.lock().unwrap_or_else(|p| p.into_inner());
-            if let (true, Some(addr)) = (cfg.ontap.remove_on_shutdown, addr) {
-                crate::ontap::deregister(&cfg, addr).await;
-            }
-            let _ = sessions_stop_tx.send(true);
-        });
-    }
-    if let Some(poll_ctx) = poll_ctx {
-        for p in cfg.polls.clone() {
-            let pctx = Arc::new(crate::poll::PollContext {
-                cfg: poll_ctx.cfg.clone(),
-                router: poll_ctx.router.clone(),
-                ingest: poll_ctx.ingest.clone(),
-                recent: poll_ctx.recent.clone(),
-                metrics: metrics.polls.get(&p.name),
-            });
-            tokio::spawn(crate::poll::run_poller(pctx, p, sessions_stop_rx.clone()));
-        }
-    }
-    let task = tokio::spawn(async move {
-        serve_listener(listener, ctx, sessions_stop_rx).await;
-        task_metrics.ready.store(0, Relaxed);
-        // The sessions are gone; the listener's context held the last
-        // spool sender, so the writer now commits and stops.
-        *drain_deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
-        tokio::task::spawn_blocking(move || {
-            let _ = writer.join();
-            for p in pipelines {
-                let _ = p.join();
-            }
-        })
-        .await?;
-        admin_task.abort();
-        drop(lock);
-        tracing::info!("fpolicy-bridge stopped");
-        Ok(())
-    });
+    let task = tokio::spawn(serve(Serving {
+        listener,
+        ctx,
+        sessions_stop,
+        shutdown,
+        ingest,
+        delivery,
+        admin_task,
+        lock,
+    }));
     Ok(Running {
         listen_addr,
         admin_addr,
@@ -405,4 +477,52 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shutdown: shutdown_tx,
         task,
     })
+}
+
+/// What the serving task owns until the end.
+struct Serving {
+    listener: TcpListener,
+    ctx: Arc<ServerContext>,
+    sessions_stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
+    ingest: Ingest,
+    delivery: Delivery,
+    admin_task: tokio::task::JoinHandle<()>,
+    lock: File,
+}
+
+/// Serves until shutdown, then stops everything in order.
+async fn serve(s: Serving) -> anyhow::Result<()> {
+    let Serving {
+        listener,
+        ctx,
+        sessions_stop,
+        shutdown,
+        ingest,
+        delivery,
+        admin_task,
+        lock,
+    } = s;
+    let metrics = ctx.metrics.clone();
+    let drain = Duration::from_secs(ctx.cfg.shutdown.drain_timeout_secs);
+    let deadline = shutdown.drain_deadline.clone();
+    tokio::spawn(shutdown.stop_accepting());
+    // The last spool senders: the context (dropped by the listener once
+    // every session is gone) and this queue handle.
+    let Ingest { tx, writer, .. } = ingest;
+    drop(tx);
+    serve_listener(listener, ctx, sessions_stop).await;
+    metrics.ready.store(0, Relaxed);
+    Shutdown::start_drain(&deadline, drain);
+    tokio::task::spawn_blocking(move || {
+        let _ = writer.join();
+        for p in delivery.threads {
+            let _ = p.join();
+        }
+    })
+    .await?;
+    admin_task.abort();
+    drop(lock);
+    tracing::info!("fpolicy-bridge stopped");
+    Ok(())
 }

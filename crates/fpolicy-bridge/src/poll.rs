@@ -16,15 +16,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fpolicy_event::id::IdBuilder;
 use fpolicy_event::time::rfc3339;
-use fpolicy_event::{Event, Metadata, Operation, Router, record};
-use fpolicy_poll::hybrid::RecentEvents;
+use fpolicy_event::{Event, Metadata, Operation};
+
 use fpolicy_poll::model::{SavingsInputs, monthly_savings_usd};
 use fpolicy_poll::state::{Change, ChangeKind, Merger, file_path};
 use fpolicy_poll::store::{StateReader, StateWriter, exists};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, PollConfig, TriggerMode};
-use crate::ingest::{IngestBatch, Replies};
+use crate::ingest::{EventIngestor, IngestBatch, IngestRules};
 
 /// Per-poll numbers for /metrics.
 #[derive(Debug, Default)]
@@ -110,9 +110,9 @@ pub fn change_event(p: &PollConfig, change: &Change) -> Event {
 /// Everything a poller needs from the server.
 pub struct PollContext {
     pub cfg: Arc<Config>,
-    pub router: Router,
+    /// Routing and the HYBRID index, shared with the FPolicy sessions.
+    pub ingest_rules: Arc<IngestRules>,
     pub ingest: mpsc::Sender<IngestBatch>,
-    pub recent: Option<Arc<Mutex<RecentEvents>>>,
     pub metrics: Arc<PollMetrics>,
 }
 
@@ -254,62 +254,58 @@ pub async fn run_cycle(
     if dry_run {
         return Ok((report, changes.into_iter().map(|(c, _)| c).collect()));
     }
-    let hybrid = ctx.cfg.trigger.mode == TriggerMode::Hybrid;
-    let skew = ctx.cfg.trigger.clock_skew_secs;
-    let mut batch = IngestBatch::default();
-    let mut scratch = Vec::new();
-    {
-        for (c, emit) in &changes {
-            if !emit {
-                continue;
-            }
-            let mut event = change_event(p, c);
-            if hybrid && let Some(recent) = &ctx.recent {
-                let covered = recent.lock().unwrap_or_else(|e| e.into_inner()).covers(
-                    &p.volume_name,
-                    &event.file_path,
-                    c.object.last_modified,
-                    c.object.size,
-                    skew,
-                );
-                if covered {
-                    report.suppressed += 1;
-                    continue;
-                }
-            }
-            let routing = ctx.router.route(&event);
-            event.metadata.routes = routing.routes;
-            scratch.clear();
-            record::encode(
-                &event,
-                now_secs().saturating_mul(1_000_000_000),
-                routing.sinks.iter().map(String::as_str),
-                &mut scratch,
-            )?;
-            batch.push(&scratch);
-            report.emitted += 1;
-        }
-    }
+    let batch = changes_batch(ctx, p, &changes, &mut report)?;
     if batch.count > 0 {
-        // Wait until the writer has committed the batch, then move the state.
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        batch.replies = Some(Replies {
-            to: tx,
-            responses: Vec::new(),
-        });
-        ctx.ingest
-            .send(batch)
-            .await
-            .map_err(|_| anyhow::anyhow!("the server is stopping"))?;
-        tokio::time::timeout(Duration::from_secs(60), rx.recv())
-            .await
-            .map_err(|_| anyhow::anyhow!("the spool did not confirm the poll's events in 60 s (full?); the cycle will be repeated"))?
-            .ok_or_else(|| anyhow::anyhow!("the spool dropped the poll's events; the cycle will be repeated"))?;
+        commit_batch(ctx, batch).await?;
     }
     for w in writers {
         w.commit()?;
     }
     Ok((report, changes.into_iter().map(|(c, _)| c).collect()))
+}
+
+/// The events of a cycle's changes as one batch, through the same ingest
+/// step as FPolicy events; in HYBRID, without what FPolicy already
+/// reported.
+fn changes_batch(
+    ctx: &PollContext,
+    p: &PollConfig,
+    changes: &[(Change, bool)],
+    report: &mut CycleReport,
+) -> anyhow::Result<IngestBatch> {
+    let hybrid = ctx.cfg.trigger.mode == TriggerMode::Hybrid;
+    let skew = ctx.cfg.trigger.clock_skew_secs;
+    let mut ingestor = EventIngestor::new(ctx.ingest_rules.clone());
+    let mut batch = IngestBatch::default();
+    let received = now_secs().saturating_mul(1_000_000_000);
+    for (c, emit) in changes {
+        if !emit {
+            continue;
+        }
+        let mut event = change_event(p, c);
+        if hybrid && ingestor.covered(&event, c.object.last_modified, skew) {
+            report.suppressed += 1;
+            continue;
+        }
+        ingestor.push(&mut event, received, &mut batch)?;
+        report.emitted += 1;
+    }
+    Ok(batch)
+}
+
+/// Hands the batch to the spool writer and waits until it is durable, so
+/// that the poll state moves only after its events are safe.
+async fn commit_batch(ctx: &PollContext, mut batch: IngestBatch) -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    batch.durable = Some(tx);
+    ctx.ingest
+        .send(batch)
+        .await
+        .map_err(|_| anyhow::anyhow!("the server is stopping"))?;
+    tokio::time::timeout(Duration::from_secs(60), rx)
+        .await
+        .map_err(|_| anyhow::anyhow!("the spool did not confirm the poll's events in 60 s (full?); the cycle will be repeated"))?
+        .map_err(|_| anyhow::anyhow!("the spool dropped the poll's events; the cycle will be repeated"))
 }
 
 /// One poller: runs at start, then on its schedule, until shutdown.

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fpolicy_event::{NameResolver, Router, ScreeningRules};
+use fpolicy_event::NameResolver;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::cidr::Cidr;
 use crate::config::Config;
-use crate::ingest::IngestBatch;
+use crate::ingest::{IngestBatch, IngestRules};
 use crate::log_limit::LogLimit;
 use crate::metrics::{CloseReason, Metrics, RejectReason};
 use crate::server::run_session;
@@ -29,10 +29,8 @@ pub struct ServerContext {
     pub cfg: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub names: Arc<dyn NameResolver>,
-    pub rules: ScreeningRules,
-    pub router: Router,
-    /// HYBRID: recent FPolicy paths, for the pollers' dedup.
-    pub recent: Option<Arc<std::sync::Mutex<fpolicy_poll::hybrid::RecentEvents>>>,
+    /// Screening, routing and HYBRID bookkeeping, shared with the pollers.
+    pub ingest_rules: Arc<IngestRules>,
     pub ingest: mpsc::Sender<IngestBatch>,
     pub back_pressure: watch::Receiver<bool>,
     pub allowed_peers: Vec<Cidr>,

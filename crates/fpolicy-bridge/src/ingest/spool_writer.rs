@@ -24,14 +24,16 @@ const MAX_COMMIT_RECORDS: usize = 16_384;
 /// Housekeeping (retention, gauges) when idle.
 const TICK: Duration = Duration::from_millis(200);
 
-/// What a session hands to the writer: encoded records and, for
-/// synchronous engines, the answers to send once they are durable.
+/// What a session (or poller) hands to the writer: encoded records and,
+/// for synchronous engines, the answers to send once they are durable.
 #[derive(Debug, Default)]
 pub struct IngestBatch {
     /// Records, each prefixed by its u32 LE length.
     pub records: Vec<u8>,
     pub count: usize,
     pub replies: Option<Replies>,
+    /// Told once the batch is durable (dropped, unsent, if it never is).
+    pub durable: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Debug)]
@@ -151,8 +153,9 @@ struct WriterLoop {
     committed: Arc<Committed>,
     metrics: Arc<Metrics>,
     limits: IngestLimits,
-    /// Answers waiting for their records' commit.
+    /// Answers (and durability notices) waiting for their records' commit.
     replies: Vec<Replies>,
+    notices: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Since when commits fail (disk full, I/O error), and the last try.
     failing: Option<(Instant, Instant)>,
 }
@@ -213,10 +216,14 @@ impl WriterLoop {
                 }
             }
         }
-        if let Some(r) = batch.replies
-            && !failed
-        {
+        if failed {
+            return;
+        }
+        if let Some(r) = batch.replies {
             self.replies.push(r);
+        }
+        if let Some(n) = batch.durable {
+            self.notices.push(n);
         }
     }
 
@@ -265,6 +272,9 @@ impl WriterLoop {
                 for r in self.replies.drain(..) {
                     // A closed session no longer needs its answers.
                     let _ = r.to.send(r.responses);
+                }
+                for n in self.notices.drain(..) {
+                    let _ = n.send(());
                 }
             }
             // The batch stays buffered and its answers wait: both go out
@@ -319,6 +329,7 @@ pub fn run_writer(w: Writer) {
         metrics,
         limits,
         replies: Vec::new(),
+        notices: Vec::new(),
         failing: None,
     };
     let mut last_housekeeping = Instant::now();
