@@ -72,6 +72,47 @@ fn counters<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
 }
 
+/// Per-poll numbers for /metrics.
+#[derive(Debug, Default)]
+pub struct PollMetrics {
+    pub cycles: AtomicU64,
+    pub errors: AtomicU64,
+    pub objects: AtomicU64,
+    pub emitted: AtomicU64,
+    /// HYBRID: changes FPolicy had already reported.
+    pub suppressed: AtomicU64,
+    pub next_run_unix: AtomicU64,
+    /// Estimated USD per month saved by the schedule, in millidollars.
+    pub savings_millicents: AtomicU64,
+    /// Prefixes listed at once in the last cycle (the concurrency formula).
+    pub prefixes_in_flight: AtomicU64,
+    pub up: AtomicU64,
+}
+
+/// Metrics of every poll, by name (configured, so bounded).
+#[derive(Debug, Default)]
+pub struct PollRegistry(Mutex<BTreeMap<String, Arc<PollMetrics>>>);
+
+impl PollRegistry {
+    pub fn get(&self, name: &str) -> Arc<PollMetrics> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, Arc<PollMetrics>)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 /// Per-sink numbers.
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
@@ -137,7 +178,7 @@ pub struct Metrics {
     /// Self-registration: 0 = not configured, 1 = registered, 2 = pending.
     pub ontap_registered: AtomicU64,
     ontap_error: Mutex<Option<String>>,
-    pub polls: crate::poll::PollRegistry,
+    pub polls: PollRegistry,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
 }
 
@@ -590,8 +631,7 @@ impl Metrics {
                 "poll_cycles_total",
                 "counter",
                 "Poll cycles completed.",
-                (|m: &crate::poll::PollMetrics| m.cycles.load(Relaxed) as f64)
-                    as fn(&crate::poll::PollMetrics) -> f64,
+                (|m: &PollMetrics| m.cycles.load(Relaxed) as f64) as fn(&PollMetrics) -> f64,
             ),
             (
                 "poll_errors_total",

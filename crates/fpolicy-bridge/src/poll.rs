@@ -8,10 +8,8 @@
 //! mode a change already covered by an FPolicy event is counted and not
 //! emitted.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fpolicy_event::id::IdBuilder;
@@ -25,23 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, PollConfig, TriggerMode};
 use crate::ingest::{EventIngestor, IngestBatch, IngestRules};
-
-/// Per-poll numbers for /metrics.
-#[derive(Debug, Default)]
-pub struct PollMetrics {
-    pub cycles: AtomicU64,
-    pub errors: AtomicU64,
-    pub objects: AtomicU64,
-    pub emitted: AtomicU64,
-    /// HYBRID: changes FPolicy had already reported.
-    pub suppressed: AtomicU64,
-    pub next_run_unix: AtomicU64,
-    /// Estimated USD per month saved by the schedule, in millidollars.
-    pub savings_millicents: AtomicU64,
-    /// Prefixes listed at once in the last cycle (the concurrency formula).
-    pub prefixes_in_flight: AtomicU64,
-    pub up: AtomicU64,
-}
+pub use crate::metrics::{PollMetrics, PollRegistry};
 
 /// What one cycle found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -359,29 +341,5 @@ pub async fn run_poller(ctx: Arc<PollContext>, p: PollConfig, mut shutdown: watc
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-    }
-}
-
-/// Metrics of every poll, by name (configured, so bounded).
-#[derive(Debug, Default)]
-pub struct PollRegistry(Mutex<BTreeMap<String, Arc<PollMetrics>>>);
-
-impl PollRegistry {
-    pub fn get(&self, name: &str) -> Arc<PollMetrics> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    pub fn snapshot(&self) -> Vec<(String, Arc<PollMetrics>)> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
     }
 }
