@@ -464,3 +464,45 @@ fn routes_as_cloudformation_rules_and_config_from_the_environment() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--config` and `--data-dir` are accepted before or after the
+/// subcommand, for every command (`health` included).
+#[test]
+fn global_options_go_anywhere_on_the_command_line() {
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/use-cases.toml");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let before = run(&["--config", cfg, "routes", "test", "/legal/a.pdf"]);
+    let middle = run(&["routes", "--config", cfg, "test", "/legal/a.pdf"]);
+    let after = run(&["routes", "test", "/legal/a.pdf", "--config", cfg]);
+    assert_eq!(before, middle);
+    assert_eq!(before, after);
+    // A data dir given after the subcommand is the one used.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["spool", "stats", "--data-dir"])
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
+    // health reads the admin address from the configuration.
+    let toml = dir.path().join("c.toml");
+    std::fs::write(&toml, "[admin]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["health", "--config"])
+        .arg(&toml)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"),
+        "{out:?}"
+    );
+}
