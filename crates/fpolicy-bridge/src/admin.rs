@@ -1,4 +1,4 @@
-//! Admin HTTP: `/metrics` (Prometheus text), `/healthz` (the process is up),
+//! Admin HTTP: `/metrics` (OpenMetrics text), `/healthz` (the process is up),
 //! `/readyz` (listening and the spool is open). A deliberately tiny
 //! HTTP/1.1 responder: GET only, one request per connection, bounded size
 //! and time.
@@ -62,7 +62,7 @@ pub async fn serve_admin(
     }
 }
 
-fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, String) {
+fn respond(request: &[u8], metrics: &Arc<Metrics>) -> (&'static str, &'static str, String) {
     let line = request.split(|b| *b == b'\r').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
@@ -79,7 +79,7 @@ fn respond(request: &[u8], metrics: &Metrics) -> (&'static str, &'static str, St
     match path {
         "/metrics" => (
             "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.render(),
         ),
         "/healthz" => ("200 OK", TEXT, "ok\n".into()),

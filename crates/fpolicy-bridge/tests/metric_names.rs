@@ -12,12 +12,17 @@ use common::*;
 use fpolicy_sim::SimConfig;
 
 /// Every series (name and labels, without the value), and every family's
-/// type.
+/// type (a counter family under its sample name: OpenMetrics names the
+/// family `x` and the sample `x_total`).
 fn shapes(text: &str) -> BTreeSet<String> {
     text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("# HELP"))
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with('#') || l.starts_with("# TYPE "))
         .map(|l| match l.strip_prefix("# TYPE ") {
-            Some(t) => format!("TYPE {t}"),
+            Some(t) => match t.strip_suffix(" counter") {
+                Some(name) if !name.ends_with("_total") => format!("TYPE {name}_total counter"),
+                _ => format!("TYPE {t}"),
+            },
             None => l.rsplit_once(' ').map_or(l, |(s, _)| s).to_owned(),
         })
         .collect()
