@@ -83,68 +83,58 @@ fn respond(request: &[u8], metrics: &Arc<Metrics>) -> (&'static str, &'static st
             metrics.render(),
         ),
         "/healthz" => ("200 OK", TEXT, "ok\n".into()),
-        "/readyz" => {
-            let down = metrics.sinks_down();
-            if metrics.ready.load(Relaxed) != 1 {
-                (
-                    "503 Service Unavailable",
-                    TEXT,
-                    "not ready: not listening or spool not open\n".into(),
-                )
-            } else if server_only {
-                // A full disk is no reason to replace the task that holds
-                // the spool: the server keeps its sessions and recovers by
-                // itself once space is back.
-                (
-                    "200 OK",
-                    TEXT,
-                    format!("ready (server){}\n", notes(metrics)),
-                )
-            } else if let Some(why) = metrics.spool_write_error() {
-                (
-                    "503 Service Unavailable",
-                    TEXT,
-                    format!(
-                        "not ready: spool cannot be written, new events are refused (disk full?): {why}\n"
-                    ),
-                )
-            } else if metrics.ontap_registered.load(Relaxed) == 2 {
-                let why = metrics
-                    .ontap_error()
-                    .unwrap_or_else(|| "in progress".into());
-                (
-                    "503 Service Unavailable",
-                    TEXT,
-                    format!("not ready: not registered with ONTAP: {why}\n"),
-                )
-            } else if !metrics.polls_down().is_empty() {
-                (
-                    "503 Service Unavailable",
-                    TEXT,
-                    format!(
-                        "not ready: poll failing (bucket unreachable or forbidden?): {}\n",
-                        metrics.polls_down().join(", ")
-                    ),
-                )
-            } else if !down.is_empty() {
-                (
-                    "503 Service Unavailable",
-                    TEXT,
-                    format!(
-                        "not ready: sink destination not usable: {}\n",
-                        down.join(", ")
-                    ),
-                )
-            } else {
-                ("200 OK", TEXT, format!("ready{}\n", notes(metrics)))
-            }
-        }
+        "/readyz" => match readiness(metrics, server_only) {
+            Ok(body) => ("200 OK", TEXT, body),
+            Err(why) => (
+                "503 Service Unavailable",
+                TEXT,
+                format!("not ready: {why}\n"),
+            ),
+        },
         _ => (
             "404 Not Found",
             TEXT,
             "try /metrics, /healthz or /readyz\n".into(),
         ),
     }
+}
+
+/// The `/readyz` answer: the body of a ready server, or why it is not
+/// ready, checked in order. `server_only` asks only "takes events" (the
+/// container health check).
+fn readiness(metrics: &Metrics, server_only: bool) -> Result<String, String> {
+    if metrics.ready.load(Relaxed) != 1 {
+        return Err("not listening or spool not open".into());
+    }
+    if server_only {
+        // A full disk is no reason to replace the task that holds the
+        // spool: the server keeps its sessions and recovers by itself
+        // once space is back.
+        return Ok(format!("ready (server){}\n", notes(metrics)));
+    }
+    if let Some(why) = metrics.spool_write_error() {
+        return Err(format!(
+            "spool cannot be written, new events are refused (disk full?): {why}"
+        ));
+    }
+    if metrics.ontap_registered.load(Relaxed) == 2 {
+        let why = metrics
+            .ontap_error()
+            .unwrap_or_else(|| "in progress".into());
+        return Err(format!("not registered with ONTAP: {why}"));
+    }
+    let polls = metrics.polls_down();
+    if !polls.is_empty() {
+        return Err(format!(
+            "poll failing (bucket unreachable or forbidden?): {}",
+            polls.join(", ")
+        ));
+    }
+    let down = metrics.sinks_down();
+    if !down.is_empty() {
+        return Err(format!("sink destination not usable: {}", down.join(", ")));
+    }
+    Ok(format!("ready{}\n", notes(metrics)))
 }
 
 /// What a ready server still wants an operator to know.

@@ -107,12 +107,21 @@ impl Collector for Session {
             ),
             rejected,
         )?;
+        self.traffic(&mut enc)?;
+        self.answers(&mut enc)
+    }
+}
+
+impl Session {
+    /// Frames, events, bad input and alerts.
+    fn traffic(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
+        let m = &self.0;
         let frames = NotfType::ALL
             .iter()
             .enumerate()
             .map(|(i, t)| (t.as_str(), load(&m.frames[i])));
         counters_by(
-            &mut enc,
+            enc,
             MetricType::Counter,
             (
                 "fpolicy_frames",
@@ -125,7 +134,7 @@ impl Collector for Session {
             .iter()
             .map(|op| (op.as_str(), load(&m.events[op.index()])));
         counters_by(
-            &mut enc,
+            enc,
             MetricType::Counter,
             (
                 "fpolicy_events",
@@ -138,7 +147,7 @@ impl Collector for Session {
             .iter()
             .map(|e| (e.label(), load(&m.parse_errors[*e as usize])));
         counters_by(
-            &mut enc,
+            enc,
             MetricType::Counter,
             (
                 "fpolicy_parse_errors",
@@ -151,7 +160,7 @@ impl Collector for Session {
             .iter()
             .map(|s| (s.label(), load(&m.alerts[*s as usize])));
         counters_by(
-            &mut enc,
+            enc,
             MetricType::Counter,
             (
                 "fpolicy_alerts",
@@ -160,11 +169,9 @@ impl Collector for Session {
             ),
             alerts,
         )?;
-        self.answers(&mut enc)
+        Ok(())
     }
-}
 
-impl Session {
     fn answers(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
         let m = &self.0;
         let decisions = [
