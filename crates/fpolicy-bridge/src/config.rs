@@ -674,6 +674,8 @@ impl Config {
     }
 
     /// Checks everything that can be checked without touching the system.
+    /// Checks every section, then what spans sections (addresses that must
+    /// differ, routes that name sinks). Pure: reads no file.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         for (name, addr) in [
@@ -687,93 +689,26 @@ impl Config {
         if self.server.listen == self.admin.listen && !self.server.listen.ends_with(":0") {
             return bad("server.listen and admin.listen must differ".into());
         }
-        let s = &self.server;
-        for (name, v) in [
-            ("server.idle_timeout_secs", s.idle_timeout_secs),
-            ("server.handshake_timeout_secs", s.handshake_timeout_secs),
-            ("server.frame_timeout_secs", s.frame_timeout_secs),
-            ("server.max_connections", s.max_connections as u64),
-            (
-                "server.max_pending_handshakes",
-                s.max_pending_handshakes as u64,
-            ),
-            (
-                "server.max_pending_handshakes_per_peer",
-                s.max_pending_handshakes_per_peer as u64,
-            ),
-            (
-                "server.max_outstanding_per_session",
-                s.max_outstanding_per_session as u64,
-            ),
-            (
-                "spool.high_watermark_events",
-                self.spool.high_watermark_events,
-            ),
-            (
-                "shutdown.drain_timeout_secs",
-                self.shutdown.drain_timeout_secs,
-            ),
-        ] {
-            if v == 0 {
-                return bad(format!("{name} must be above 0"));
-            }
+        if self.shutdown.drain_timeout_secs == 0 {
+            return bad("shutdown.drain_timeout_secs must be above 0".into());
         }
-        if !(4096..=64 * 1024 * 1024).contains(&s.max_frame_bytes) {
-            return bad("server.max_frame_bytes must be between 4096 and 67108864".into());
-        }
-        if s.handshake_max_frame_bytes < 1024 {
-            return bad("server.handshake_max_frame_bytes must be at least 1024".into());
-        }
-        if s.max_buffered_bytes < s.max_frame_bytes as u64 {
-            return bad("server.max_buffered_bytes must be at least server.max_frame_bytes".into());
-        }
-        for p in &s.allowed_peers {
-            if let Err(e) = p.parse::<Cidr>() {
-                return bad(format!("server.allowed_peers: {e}"));
-            }
-        }
-        if s.tls.mode != TlsMode::Off {
-            if s.tls.cert.as_os_str().is_empty() || s.tls.key.as_os_str().is_empty() {
-                return bad(
-                    "server.tls.cert and server.tls.key are required when TLS is on".into(),
-                );
-            }
-            if s.tls.mode == TlsMode::MutualAuth && s.tls.client_ca.as_os_str().is_empty() {
-                return bad("server.tls.client_ca is required for mutual-auth".into());
-            }
-        }
-        let sp = &self.spool;
-        if sp.low_watermark_events >= sp.high_watermark_events {
-            return bad(
-                "spool.low_watermark_events must be below spool.high_watermark_events".into(),
-            );
-        }
-        if sp.segment_bytes < 64 * 1024 || sp.capacity_bytes < 2 * sp.segment_bytes {
-            return bad("spool.segment_bytes must be at least 65536 and spool.capacity_bytes at least two segments".into());
-        }
-        let ev = &self.events;
-        if !(0.0..=3600.0).contains(&ev.write_complete_delay_secs) {
-            return bad("events.write_complete_delay_secs must be between 0 and 3600".into());
-        }
-        if ev.write_complete_delay_secs > 0.0
-            && (ev.max_hold_secs as f64) < ev.write_complete_delay_secs
-        {
-            return bad("events.max_hold_secs must be at least the write-complete delay".into());
-        }
-        if ev.max_pending_paths == 0 {
-            return bad("events.max_pending_paths must be above 0".into());
-        }
-        for k in ev.volumes.keys() {
-            if k.parse::<u64>().is_err() {
-                return bad(format!(
-                    "events.volumes key {k:?} is not a VolMsid (a number)"
-                ));
-            }
-        }
-        if ev.default_volume.is_empty() || ev.default_svm.is_empty() {
-            return bad("events.default_volume and events.default_svm must not be empty".into());
-        }
+        self.server.validate()?;
+        self.spool.validate()?;
+        self.events.validate()?;
         self.screening_rules()?;
+        self.validate_sinks()?;
+        self.ontap.validate()?;
+        self.validate_polls()?;
+        if self.log.level.trim().is_empty() {
+            return bad("log.level must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The sinks: at least one, valid and unique names, each type's
+    /// required fields, and every routed sink defined.
+    fn validate_sinks(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
         if !self.sinks.jsonl.enabled && !self.sinks.stdout.enabled && self.cloud_sinks.is_empty() {
             return bad("enable at least one sink".into());
         }
@@ -823,45 +758,13 @@ impl Config {
         if self.sinks.jsonl.max_file_bytes < 4096 {
             return bad("sinks.jsonl.max_file_bytes must be at least 4096".into());
         }
-        let o = &self.ontap;
-        if !o.cluster_url.is_empty() {
-            let scheme_ok = o.cluster_url.starts_with("https://")
-                || (o.insecure && o.cluster_url.starts_with("http://"));
-            if !scheme_ok {
-                return bad("ontap.cluster_url must start with https://".into());
-            }
-            if (o.username.is_empty() && o.username_env.is_empty()) || o.svm.is_empty() {
-                return bad("ontap.username (or ontap.username_env) and ontap.svm are required with ontap.cluster_url".into());
-            }
-            if o.ca_bundle.as_os_str().is_empty() && o.ca_bundle_pem_env.is_empty() && !o.insecure {
-                return bad("ontap.ca_bundle (or ontap.ca_bundle_pem_env) is required (certificate verification is on); ontap.insecure = true turns it off".into());
-            }
-            for p in &o.protocols {
-                if !matches!(p.as_str(), "cifs" | "nfsv3" | "nfsv4") {
-                    return bad(format!(
-                        "ontap.protocols: {p:?} is not cifs, nfsv3 or nfsv4"
-                    ));
-                }
-            }
-            if !(1..=10).contains(&o.priority) || o.protocols.is_empty() || o.operations.is_empty()
-            {
-                return bad(
-                    "ontap.priority must be 1..=10, and protocols and operations not empty".into(),
-                );
-            }
-            if !(10..=600).contains(&o.keep_alive_interval_secs)
-                || o.send_buffer_bytes < 1024 * 1024
-            {
-                return bad("ontap.keep_alive_interval_secs must be 10..=600 and send_buffer_bytes at least 1 MiB (NetApp's advice)".into());
-            }
-            if o.persistent_store.is_empty() != o.persistent_store_volume.is_empty() {
-                return bad(
-                    "ontap.persistent_store and ontap.persistent_store_volume go together".into(),
-                );
-            }
-        } else if o.register_on_start {
-            return bad("ontap.register_on_start needs ontap.cluster_url".into());
-        }
+        Ok(())
+    }
+
+    /// Every `[[poll]]`: unique names, required fields, a valid schedule,
+    /// prefixes that do not overlap.
+    fn validate_polls(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
         let mut poll_names = std::collections::BTreeSet::new();
         for p in &self.polls {
             let valid = !p.name.is_empty()
@@ -901,9 +804,6 @@ impl Config {
                     ));
                 }
             }
-        }
-        if self.log.level.trim().is_empty() {
-            return bad("log.level must not be empty".into());
         }
         Ok(())
     }
@@ -993,6 +893,159 @@ impl Config {
 
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("spool")
+    }
+}
+
+impl ServerConfig {
+    /// `[server]`: limits above zero and in range, CIDRs, TLS files.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        for (name, v) in [
+            ("server.idle_timeout_secs", self.idle_timeout_secs),
+            ("server.handshake_timeout_secs", self.handshake_timeout_secs),
+            ("server.frame_timeout_secs", self.frame_timeout_secs),
+            ("server.max_connections", self.max_connections as u64),
+            (
+                "server.max_pending_handshakes",
+                self.max_pending_handshakes as u64,
+            ),
+            (
+                "server.max_pending_handshakes_per_peer",
+                self.max_pending_handshakes_per_peer as u64,
+            ),
+            (
+                "server.max_outstanding_per_session",
+                self.max_outstanding_per_session as u64,
+            ),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be above 0"));
+            }
+        }
+        if !(4096..=64 * 1024 * 1024).contains(&self.max_frame_bytes) {
+            return bad("server.max_frame_bytes must be between 4096 and 67108864".into());
+        }
+        if self.handshake_max_frame_bytes < 1024 {
+            return bad("server.handshake_max_frame_bytes must be at least 1024".into());
+        }
+        if self.max_buffered_bytes < self.max_frame_bytes as u64 {
+            return bad("server.max_buffered_bytes must be at least server.max_frame_bytes".into());
+        }
+        for p in &self.allowed_peers {
+            if let Err(e) = p.parse::<Cidr>() {
+                return bad(format!("server.allowed_peers: {e}"));
+            }
+        }
+        if self.tls.mode != TlsMode::Off {
+            if self.tls.cert.as_os_str().is_empty() || self.tls.key.as_os_str().is_empty() {
+                return bad(
+                    "server.tls.cert and server.tls.key are required when TLS is on".into(),
+                );
+            }
+            if self.tls.mode == TlsMode::MutualAuth && self.tls.client_ca.as_os_str().is_empty() {
+                return bad("server.tls.client_ca is required for mutual-auth".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SpoolSettings {
+    /// `[spool]`: watermarks in order, segment and capacity sizes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.high_watermark_events == 0 {
+            return bad("spool.high_watermark_events must be above 0".into());
+        }
+        if self.low_watermark_events >= self.high_watermark_events {
+            return bad(
+                "spool.low_watermark_events must be below spool.high_watermark_events".into(),
+            );
+        }
+        if self.segment_bytes < 64 * 1024 || self.capacity_bytes < 2 * self.segment_bytes {
+            return bad("spool.segment_bytes must be at least 65536 and spool.capacity_bytes at least two segments".into());
+        }
+        Ok(())
+    }
+}
+
+impl EventsConfig {
+    /// `[events]`: the coalescing window and bounds, names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !(0.0..=3600.0).contains(&self.write_complete_delay_secs) {
+            return bad("events.write_complete_delay_secs must be between 0 and 3600".into());
+        }
+        if self.write_complete_delay_secs > 0.0
+            && (self.max_hold_secs as f64) < self.write_complete_delay_secs
+        {
+            return bad("events.max_hold_secs must be at least the write-complete delay".into());
+        }
+        if self.max_pending_paths == 0 {
+            return bad("events.max_pending_paths must be above 0".into());
+        }
+        for k in self.volumes.keys() {
+            if k.parse::<u64>().is_err() {
+                return bad(format!(
+                    "events.volumes key {k:?} is not a VolMsid (a number)"
+                ));
+            }
+        }
+        if self.default_volume.is_empty() || self.default_svm.is_empty() {
+            return bad("events.default_volume and events.default_svm must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+impl OntapSettings {
+    /// `[ontap]`: what the REST client and registration need.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !self.cluster_url.is_empty() {
+            let scheme_ok = self.cluster_url.starts_with("https://")
+                || (self.insecure && self.cluster_url.starts_with("http://"));
+            if !scheme_ok {
+                return bad("ontap.cluster_url must start with https://".into());
+            }
+            if (self.username.is_empty() && self.username_env.is_empty()) || self.svm.is_empty() {
+                return bad("ontap.username (or ontap.username_env) and ontap.svm are required with ontap.cluster_url".into());
+            }
+            if self.ca_bundle.as_os_str().is_empty()
+                && self.ca_bundle_pem_env.is_empty()
+                && !self.insecure
+            {
+                return bad("ontap.ca_bundle (or ontap.ca_bundle_pem_env) is required (certificate verification is on); ontap.insecure = true turns it off".into());
+            }
+            for p in &self.protocols {
+                if !matches!(p.as_str(), "cifs" | "nfsv3" | "nfsv4") {
+                    return bad(format!(
+                        "ontap.protocols: {p:?} is not cifs, nfsv3 or nfsv4"
+                    ));
+                }
+            }
+            if !(1..=10).contains(&self.priority)
+                || self.protocols.is_empty()
+                || self.operations.is_empty()
+            {
+                return bad(
+                    "ontap.priority must be 1..=10, and protocols and operations not empty".into(),
+                );
+            }
+            if !(10..=600).contains(&self.keep_alive_interval_secs)
+                || self.send_buffer_bytes < 1024 * 1024
+            {
+                return bad("ontap.keep_alive_interval_secs must be 10..=600 and send_buffer_bytes at least 1 MiB (NetApp's advice)".into());
+            }
+            if self.persistent_store.is_empty() != self.persistent_store_volume.is_empty() {
+                return bad(
+                    "ontap.persistent_store and ontap.persistent_store_volume go together".into(),
+                );
+            }
+        } else if self.register_on_start {
+            return bad("ontap.register_on_start needs ontap.cluster_url".into());
+        }
+        Ok(())
     }
 }
 
