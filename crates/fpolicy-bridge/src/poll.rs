@@ -161,6 +161,9 @@ async fn scan_prefix(
     if let Some(e) = reader.error.take() {
         return Err(e.into());
     }
+    if reader.skipped > 0 {
+        tracing::warn!(poll = %p.name, state = %state, skipped = reader.skipped, "damaged lines in the poll state were skipped; the objects they described are reported again");
+    }
     if let Some(e) = write_error {
         return Err(e.into());
     }

@@ -3,7 +3,10 @@
 //! next state is written to `<name>.state.tmp` during the cycle and renamed
 //! over the old one (after fsync) only once the cycle's events are durable
 //! in the spool, so a crash repeats a cycle's events (same ids) and never
-//! loses them.
+//! loses them. A damaged line (it does not parse, or its key breaks the
+//! sort order) is skipped and counted: the object it described looks new
+//! to the next cycle and is reported again, rather than the poll failing
+//! until someone removes the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -42,7 +45,11 @@ pub struct StateReader {
     path: PathBuf,
     lines: Option<std::io::Lines<BufReader<File>>>,
     line: u64,
+    /// The last key read, to check the order.
+    last_key: Option<String>,
     pub error: Option<StoreError>,
+    /// Damaged lines skipped.
+    pub skipped: u64,
 }
 
 impl StateReader {
@@ -57,7 +64,9 @@ impl StateReader {
             path,
             lines,
             line: 0,
+            last_key: None,
             error: None,
+            skipped: 0,
         })
     }
 }
@@ -66,7 +75,7 @@ impl Iterator for StateReader {
     type Item = ObjectState;
     fn next(&mut self) -> Option<ObjectState> {
         let lines = self.lines.as_mut()?;
-        let text = match lines.next()? {
+        let mut text = match lines.next()? {
             Ok(t) => t,
             Err(source) => {
                 self.error = Some(StoreError::Io {
@@ -77,17 +86,28 @@ impl Iterator for StateReader {
                 return None;
             }
         };
-        self.line += 1;
-        match serde_json::from_str(&text) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                self.error = Some(StoreError::Corrupt {
-                    path: self.path.clone(),
-                    line: self.line,
-                    message: e.to_string(),
-                });
-                self.lines = None;
-                None
+        loop {
+            self.line += 1;
+            match serde_json::from_str::<ObjectState>(&text) {
+                Ok(o) if self.last_key.as_ref().is_none_or(|k| *k < o.key) => {
+                    self.last_key = Some(o.key.clone());
+                    return Some(o);
+                }
+                _ => {
+                    self.skipped += 1;
+                    let lines = self.lines.as_mut()?;
+                    text = match lines.next()? {
+                        Ok(t) => t,
+                        Err(source) => {
+                            self.error = Some(StoreError::Io {
+                                path: self.path.clone(),
+                                source,
+                            });
+                            self.lines = None;
+                            return None;
+                        }
+                    };
+                }
             }
         }
     }
@@ -151,5 +171,38 @@ impl StateWriter {
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))
+    }
+}
+
+#[cfg(test)]
+mod damaged_state_tests {
+    use super::*;
+
+    #[test]
+    fn damaged_lines_are_skipped_and_counted_and_the_rest_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |k: &str| {
+            serde_json::to_string(&ObjectState {
+                key: k.into(),
+                etag: "e".into(),
+                size: 1,
+                last_modified: 2,
+            })
+            .unwrap()
+        };
+        let text = [
+            line("a"),
+            "{\"key\":\"b\",\"etag".to_owned(), // torn
+            line("c"),
+            line("bb"), // out of order: a damaged key
+            line("d"),
+        ]
+        .join("\n");
+        std::fs::write(state_path(dir.path(), "p"), text).unwrap();
+        let mut r = StateReader::open(dir.path(), "p").unwrap();
+        let keys: Vec<String> = r.by_ref().map(|o| o.key).collect();
+        assert_eq!(keys, ["a", "c", "d"]);
+        assert_eq!(r.skipped, 2);
+        assert!(r.error.is_none());
     }
 }
