@@ -9,8 +9,21 @@ source .ci/python-env.sh
 python_env .venv-ci 'jsonschema>=4.18' rfc3339-validator netapp-ontap cfn-lint
 bodies=$(mktemp)
 trap 'rm -f "$bodies"' EXIT
-FPOLICY_ONTAP_BODIES="$bodies" cargo test --quiet -p fpolicy-ontap --test register >/dev/null
-FPOLICY_ONTAP_BODIES="$bodies" cargo test --quiet -p fpolicy-bridge --test ontap --test ontap_cli >/dev/null
+# These runs only capture the bodies (the same tests ran in the main
+# suite); a failure shows its output, and the capture is tried once more.
+capture() {
+  local out
+  out=$(mktemp)
+  if ! FPOLICY_ONTAP_BODIES="$bodies" cargo test --quiet "$@" >"$out" 2>&1; then
+    echo "ontap-conformance: capture run failed (cargo test $*); its output:"
+    cat "$out"
+    echo "ontap-conformance: capturing again"
+    FPOLICY_ONTAP_BODIES="$bodies" cargo test --quiet "$@" >/dev/null
+  fi
+  rm -f "$out"
+}
+capture -p fpolicy-ontap --test register
+capture -p fpolicy-bridge --test ontap --test ontap_cli
 "$PY" - "$bodies" <<'PY'
 import json, sys
 from netapp_ontap.resources.fpolicy_engine import FpolicyEngineSchema
