@@ -74,40 +74,32 @@ impl StateReader {
 impl Iterator for StateReader {
     type Item = ObjectState;
     fn next(&mut self) -> Option<ObjectState> {
-        let lines = self.lines.as_mut()?;
-        let mut text = match lines.next()? {
-            Ok(t) => t,
-            Err(source) => {
-                self.error = Some(StoreError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-                self.lines = None;
-                return None;
-            }
-        };
         loop {
+            let text = self.next_line()?;
             self.line += 1;
             match serde_json::from_str::<ObjectState>(&text) {
                 Ok(o) if self.last_key.as_ref().is_none_or(|k| *k < o.key) => {
                     self.last_key = Some(o.key.clone());
                     return Some(o);
                 }
-                _ => {
-                    self.skipped += 1;
-                    let lines = self.lines.as_mut()?;
-                    text = match lines.next()? {
-                        Ok(t) => t,
-                        Err(source) => {
-                            self.error = Some(StoreError::Io {
-                                path: self.path.clone(),
-                                source,
-                            });
-                            self.lines = None;
-                            return None;
-                        }
-                    };
-                }
+                _ => self.skipped += 1,
+            }
+        }
+    }
+}
+
+impl StateReader {
+    /// The next line; an I/O error ends the reading and is kept.
+    fn next_line(&mut self) -> Option<String> {
+        match self.lines.as_mut()?.next()? {
+            Ok(t) => Some(t),
+            Err(source) => {
+                self.error = Some(StoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+                self.lines = None;
+                None
             }
         }
     }
