@@ -4,7 +4,6 @@
 //! and time.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -103,7 +102,8 @@ fn respond(request: &[u8], metrics: &Arc<Metrics>) -> (&'static str, &'static st
 /// ready, checked in order. `server_only` asks only "takes events" (the
 /// container health check).
 fn readiness(metrics: &Metrics, server_only: bool) -> Result<String, String> {
-    if metrics.ready.load(Relaxed) != 1 {
+    let r = &metrics.readiness;
+    if !r.listening() {
         return Err("not listening or spool not open".into());
     }
     if server_only {
@@ -112,15 +112,12 @@ fn readiness(metrics: &Metrics, server_only: bool) -> Result<String, String> {
         // once space is back.
         return Ok(format!("ready (server){}\n", notes(metrics)));
     }
-    if let Some(why) = metrics.spool_write_error() {
+    if let Some(why) = r.spool_write_error() {
         return Err(format!(
             "spool cannot be written, new events are refused (disk full?): {why}"
         ));
     }
-    if metrics.ontap_registered.load(Relaxed) == 2 {
-        let why = metrics
-            .ontap_error()
-            .unwrap_or_else(|| "in progress".into());
+    if let Some(why) = r.registration_pending() {
         return Err(format!("not registered with ONTAP: {why}"));
     }
     let polls = metrics.polls_down();
@@ -140,10 +137,10 @@ fn readiness(metrics: &Metrics, server_only: bool) -> Result<String, String> {
 /// What a ready server still wants an operator to know.
 fn notes(metrics: &Metrics) -> String {
     let mut out = String::new();
-    if let Some(why) = metrics.spool_write_error() {
+    if let Some(why) = metrics.readiness.spool_write_error() {
         out.push_str(&format!("; spool cannot be written: {why}"));
     }
-    if let Some(summary) = metrics.spool_recovery() {
+    if let Some(summary) = metrics.readiness.recovery() {
         out.push_str(&format!("; {summary}"));
     }
     out

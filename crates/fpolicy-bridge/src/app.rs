@@ -114,7 +114,7 @@ fn report_recovery(recovery: &fpolicy_spool::Recovery, metrics: &Metrics) {
             quarantined_bytes = recovery.damaged_bytes(),
             "{summary}"
         );
-        metrics.set_spool_recovery(Some(summary));
+        metrics.readiness.set_recovery(Some(summary));
     }
     metrics
         .spool_damaged_records
@@ -382,7 +382,9 @@ fn spawn_background(
     }
     let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();
     if cfg.ontap.register_on_start {
-        metrics.ontap_registered.store(2, Relaxed);
+        metrics
+            .readiness
+            .set_registration(crate::metrics::Registration::Pending, None);
         tokio::spawn(crate::ontap::self_register(
             cfg.clone(),
             metrics.clone(),
@@ -454,7 +456,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     };
     let (listen_addr, admin_addr) = (listener.local_addr()?, admin.local_addr()?);
     tracing::info!(listen = %listen_addr, admin = %admin_addr, tls = ?cfg.server.tls.mode, "fpolicy-bridge listening");
-    metrics.ready.store(1, Relaxed);
+    metrics.readiness.set_listening(true);
     let admin_task = tokio::spawn(crate::admin::serve_admin(
         admin,
         metrics.clone(),
@@ -512,7 +514,7 @@ async fn serve(s: Serving) -> anyhow::Result<()> {
     let Ingest { tx, writer, .. } = ingest;
     drop(tx);
     serve_listener(listener, ctx, sessions_stop).await;
-    metrics.ready.store(0, Relaxed);
+    metrics.readiness.set_listening(false);
     Shutdown::start_drain(&deadline, drain);
     tokio::task::spawn_blocking(move || {
         let _ = writer.join();

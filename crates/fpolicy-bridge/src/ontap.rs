@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use fpolicy_event::EngineType;
@@ -168,7 +167,9 @@ pub async fn self_register(
         match attempt.await {
             Ok(ok) => break ok,
             Err(e) => {
-                metrics.set_ontap_error(Some(e.to_string()));
+                metrics
+                    .readiness
+                    .set_registration(crate::metrics::Registration::Pending, Some(e.to_string()));
                 let wait = backoff.next_delay();
                 tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "ONTAP registration failed; retrying");
                 tokio::time::sleep(wait).await;
@@ -176,8 +177,9 @@ pub async fn self_register(
         }
     };
     *registered.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
-    metrics.set_ontap_error(None);
-    metrics.ontap_registered.store(1, Relaxed);
+    metrics
+        .readiness
+        .set_registration(crate::metrics::Registration::Registered, None);
     let timeout = Duration::from_secs(cfg.ontap.connect_timeout_secs);
     match control.wait_connected(&[addr.to_string()], timeout).await {
         Ok(conns) => tracing::info!(

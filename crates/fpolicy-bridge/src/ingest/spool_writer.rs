@@ -179,7 +179,11 @@ impl WriterLoop {
             crate::limited!(
                 DROPPED_FAILING,
                 error,
-                error = self.metrics.spool_write_error().unwrap_or_default(),
+                error = self
+                    .metrics
+                    .readiness
+                    .spool_write_error()
+                    .unwrap_or_default(),
                 "spool cannot be written (disk full?): dropping new events until a commit succeeds"
             );
             return;

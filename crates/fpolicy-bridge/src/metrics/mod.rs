@@ -2,7 +2,10 @@
 //! hot paths and read at scrape time by one prometheus-client collector per
 //! subsystem (`render.rs`). A leaf module: it imports no feature module.
 
+mod readiness;
 mod render;
+
+pub use readiness::{Readiness, Registration};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -166,20 +169,16 @@ pub struct Metrics {
     /// 1 while group commits fail (disk full, I/O error).
     pub spool_write_failing: AtomicU64,
     pub spool_write_errors: [AtomicU64; 2],
-    spool_write_error: Mutex<Option<String>>,
     /// Records recovery found damaged and quarantined (their sequence
     /// numbers are in the log line and `spool check`).
     pub spool_damaged_records: AtomicU64,
     pub spool_quarantined_bytes: AtomicU64,
-    spool_recovery: Mutex<Option<String>>,
     /// JSON Lines files whose torn last line was cut at start.
     pub jsonl_torn_tails: AtomicU64,
     /// Bytes held by frames being read, against server.max_buffered_bytes.
     pub buffered_bytes: AtomicU64,
-    pub ready: AtomicU64,
-    /// Self-registration: 0 = not configured, 1 = registered, 2 = pending.
-    pub ontap_registered: AtomicU64,
-    ontap_error: Mutex<Option<String>>,
+    /// What /readyz answers from.
+    pub readiness: Readiness,
     pub polls: PollRegistry,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
 }
@@ -213,15 +212,11 @@ impl Default for Metrics {
             spool_records: AtomicU64::new(0),
             spool_write_failing: AtomicU64::new(0),
             spool_write_errors: counters(),
-            spool_write_error: Mutex::new(None),
             spool_damaged_records: AtomicU64::new(0),
             spool_quarantined_bytes: AtomicU64::new(0),
-            spool_recovery: Mutex::new(None),
             jsonl_torn_tails: AtomicU64::new(0),
             buffered_bytes: AtomicU64::new(0),
-            ready: AtomicU64::new(0),
-            ontap_registered: AtomicU64::new(0),
-            ontap_error: Mutex::new(None),
+            readiness: Readiness::default(),
             polls: Default::default(),
             sinks: Mutex::new(BTreeMap::new()),
         }
@@ -278,56 +273,19 @@ impl Metrics {
     }
 
     /// Records a failed group commit (or, with `None`, that commits work
-    /// again).
+    /// again): the gauge, the counter by kind, and the reason for /readyz.
     pub fn set_spool_write_error(&self, e: Option<(WriteErrorKind, String)>) {
-        let mut cur = self
-            .spool_write_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
         match e {
             Some((kind, why)) => {
                 self.spool_write_errors[kind as usize].fetch_add(1, Relaxed);
                 self.spool_write_failing.store(1, Relaxed);
-                *cur = Some(why);
+                self.readiness.set_spool_write_error(Some(why));
             }
             None => {
                 self.spool_write_failing.store(0, Relaxed);
-                *cur = None;
+                self.readiness.set_spool_write_error(None);
             }
         }
-    }
-
-    pub fn spool_write_error(&self) -> Option<String> {
-        self.spool_write_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// What recovery found at start, when it found damage.
-    pub fn set_spool_recovery(&self, summary: Option<String>) {
-        *self
-            .spool_recovery
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = summary;
-    }
-
-    pub fn spool_recovery(&self) -> Option<String> {
-        self.spool_recovery
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn set_ontap_error(&self, e: Option<String>) {
-        *self.ontap_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
-    }
-
-    pub fn ontap_error(&self) -> Option<String> {
-        self.ontap_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Every sink's metrics.

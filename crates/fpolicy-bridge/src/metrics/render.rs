@@ -366,7 +366,7 @@ impl Collector for Ontap {
             &mut enc,
             "fpolicy_ontap_registered",
             "Self-registration: 0 off, 1 registered, 2 pending (see /readyz).",
-            load(&self.0.ontap_registered),
+            self.0.readiness.registration_code(),
         )
     }
 }
