@@ -462,16 +462,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         metrics.clone(),
         shutdown_rx,
     ));
-    let task = tokio::spawn(serve(Serving {
-        listener,
-        ctx,
-        sessions_stop,
-        shutdown,
-        ingest,
-        delivery,
-        admin_task,
-        lock,
-    }));
+    let task = tokio::spawn(
+        Serving {
+            listener,
+            ctx,
+            sessions_stop,
+            shutdown,
+            ingest,
+            delivery,
+            admin_task,
+            lock,
+        }
+        .run(),
+    );
     Ok(Running {
         listen_addr,
         admin_addr,
@@ -493,38 +496,31 @@ struct Serving {
     lock: File,
 }
 
-/// Serves until shutdown, then stops everything in order.
-async fn serve(s: Serving) -> anyhow::Result<()> {
-    let Serving {
-        listener,
-        ctx,
-        sessions_stop,
-        shutdown,
-        ingest,
-        delivery,
-        admin_task,
-        lock,
-    } = s;
-    let metrics = ctx.metrics.clone();
-    let drain = Duration::from_secs(ctx.cfg.shutdown.drain_timeout_secs);
-    let deadline = shutdown.drain_deadline.clone();
-    tokio::spawn(shutdown.stop_accepting());
-    // The last spool senders: the context (dropped by the listener once
-    // every session is gone) and this queue handle.
-    let Ingest { tx, writer, .. } = ingest;
-    drop(tx);
-    serve_listener(listener, ctx, sessions_stop).await;
-    metrics.readiness.set_listening(false);
-    Shutdown::start_drain(&deadline, drain);
-    tokio::task::spawn_blocking(move || {
-        let _ = writer.join();
-        for p in delivery.threads {
-            let _ = p.join();
-        }
-    })
-    .await?;
-    admin_task.abort();
-    drop(lock);
-    tracing::info!("fpolicy-bridge stopped");
-    Ok(())
+impl Serving {
+    /// Serves until shutdown, then stops everything in order.
+    async fn run(self) -> anyhow::Result<()> {
+        let metrics = self.ctx.metrics.clone();
+        let drain = Duration::from_secs(self.ctx.cfg.shutdown.drain_timeout_secs);
+        let deadline = self.shutdown.drain_deadline.clone();
+        tokio::spawn(self.shutdown.stop_accepting());
+        // The last spool senders: the context (dropped by the listener once
+        // every session is gone) and this queue handle.
+        let Ingest { tx, writer, .. } = self.ingest;
+        drop(tx);
+        serve_listener(self.listener, self.ctx, self.sessions_stop).await;
+        metrics.readiness.set_listening(false);
+        Shutdown::start_drain(&deadline, drain);
+        let threads = self.delivery.threads;
+        tokio::task::spawn_blocking(move || {
+            let _ = writer.join();
+            for p in threads {
+                let _ = p.join();
+            }
+        })
+        .await?;
+        self.admin_task.abort();
+        drop(self.lock);
+        tracing::info!("fpolicy-bridge stopped");
+        Ok(())
+    }
 }

@@ -256,6 +256,11 @@ impl WriterLoop {
         {
             return;
         }
+        self.commit_now();
+    }
+
+    /// Commits, publishes and answers, or records the failure.
+    fn commit_now(&mut self) {
         let started = Instant::now();
         match self.spool.commit() {
             Ok(seq) => {
@@ -290,10 +295,7 @@ impl WriterLoop {
     /// The last commit at shutdown: a few more tries if commits fail.
     fn close(mut self) {
         for _ in 0..FINAL_COMMIT_TRIES {
-            self.failing = self
-                .failing
-                .map(|(since, _)| (since, Instant::now() - RETRY_COMMIT));
-            self.commit();
+            self.commit_now();
             if self.spool.pending_records() == 0 {
                 break;
             }

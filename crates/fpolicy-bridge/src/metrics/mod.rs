@@ -144,13 +144,13 @@ pub struct SinkMetrics {
 pub struct Metrics {
     pub sessions_handshaking: AtomicU64,
     pub sessions_active: AtomicU64,
-    pub sessions_closed: [AtomicU64; 11],
+    pub sessions_closed: [AtomicU64; CloseReason::ALL.len()],
     pub connections_accepted: AtomicU64,
-    pub connections_rejected: [AtomicU64; 4],
-    pub frames: [AtomicU64; 13],
-    pub events: [AtomicU64; 15],
-    pub parse_errors: [AtomicU64; 5],
-    pub alerts: [AtomicU64; 3],
+    pub connections_rejected: [AtomicU64; RejectReason::ALL.len()],
+    pub frames: [AtomicU64; NotfType::ALL.len()],
+    pub events: [AtomicU64; Operation::ALL.len()],
+    pub parse_errors: [AtomicU64; ParseError::ALL.len()],
+    pub alerts: [AtomicU64; AlertSeverity::ALL.len()],
     pub screen_allow: AtomicU64,
     pub screen_deny: AtomicU64,
     pub status_queries: AtomicU64,
@@ -159,7 +159,7 @@ pub struct Metrics {
     pub spool_first_seq: AtomicU64,
     pub spool_next_seq: AtomicU64,
     pub spool_commits: AtomicU64,
-    pub(crate) fsync_buckets: [AtomicU64; 12],
+    pub(crate) fsync_buckets: [AtomicU64; FSYNC_BUCKETS.len()],
     pub(crate) fsync_count: AtomicU64,
     pub(crate) fsync_sum_nanos: AtomicU64,
     pub back_pressure_active: AtomicU64,
@@ -168,7 +168,7 @@ pub struct Metrics {
     pub spool_records: AtomicU64,
     /// 1 while group commits fail (disk full, I/O error).
     pub spool_write_failing: AtomicU64,
-    pub spool_write_errors: [AtomicU64; 2],
+    pub spool_write_errors: [AtomicU64; WriteErrorKind::ALL.len()],
     /// Records recovery found damaged and quarantined (their sequence
     /// numbers are in the log line and `spool check`).
     pub spool_damaged_records: AtomicU64,
