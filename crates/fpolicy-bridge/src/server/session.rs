@@ -247,6 +247,9 @@ impl Reader {
                 Err(e) => return Err(self.frame_error(&e)),
             };
             conn.consume(consumed);
+            // frame_timeout applies to one frame: a busy session whose reads
+            // often end mid-frame is not a slow one.
+            st.frame_started = None;
             if st.budget.take().is_some() {
                 conn.shrink_to(SMALL_FRAME);
             }
