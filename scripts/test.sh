@@ -6,7 +6,8 @@
 # netapp-ontap schemas (same venv). Starts moto server (AWS SQS/EventBridge
 # emulator, in .venv-moto, installed on first use) on 127.0.0.1 for the
 # cloud sink, polling and Lambda tests: the `aws-integration` feature
-# (on with --all-features), which plain `cargo test` leaves out.
+# (on with --all-features), which plain `cargo test` leaves out (the cloud
+# sink faults against a local fake endpoint run without it).
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,13 +17,12 @@ use fpolicy_spool::{FsyncPolicy, Spool, SpoolConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::cidr::Cidr;
-use crate::config::{CloudSinkType, Config, FsyncSetting};
+use crate::config::{Config, FsyncSetting};
 use crate::ingest::{Committed, IngestBatch, IngestLimits, IngestRules, Writer, run_writer};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::server::{ServerContext, serve_listener, tls};
-use crate::sink::{DeadLetters, EventBridgeSink, JsonlSink, Sink, SqsSink, StdoutSink, aws_config};
+use crate::sink::{DeadLetters, JsonlSink, Sink, StdoutSink};
 
 /// Batches queued to the spool writer before sessions wait.
 const INGEST_QUEUE: usize = 256;
@@ -149,7 +148,7 @@ fn name_resolver(cfg: &Config) -> anyhow::Result<Arc<dyn NameResolver>> {
         svms,
         &cfg.events.default_volume,
         &cfg.events.default_svm,
-        Duration::from_secs(cfg.ontap.name_cache_ttl_secs.max(1)),
+        cfg.ontap.name_cache_ttl.max(Duration::from_secs(1)),
     );
     tokio::spawn(worker);
     Ok(names)
@@ -197,26 +196,7 @@ async fn build_sinks(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
         sinks.push((Box::new(StdoutSink::default()), 0));
     }
     for c in &cfg.cloud_sinks {
-        let sdk = aws_config(c.endpoint_url.as_deref()).await;
-        let sink: Box<dyn Sink> = match c.kind {
-            CloudSinkType::Sqs => Box::new(SqsSink::new(
-                &c.name,
-                &sdk,
-                &c.queue_url,
-                c.max_in_flight,
-                c.api_calls_per_sec,
-            )),
-            CloudSinkType::Eventbridge => Box::new(EventBridgeSink::new(
-                &c.name,
-                &sdk,
-                &c.event_bus_name,
-                &c.source,
-                &c.detail_type,
-                c.max_in_flight,
-                c.api_calls_per_sec,
-            )),
-        };
-        sinks.push((sink, c.max_events_per_sec));
+        sinks.push((c.build().await, c.max_events_per_sec()));
     }
     Ok(sinks)
 }
@@ -237,10 +217,14 @@ fn spawn_pipelines(
     sinks: Vec<SinkPlan>,
     metrics: &Metrics,
 ) -> anyhow::Result<Delivery> {
-    let delay_nanos = (cfg.events.write_complete_delay_secs * 1e9) as i64;
+    let delay_nanos = cfg
+        .events
+        .write_complete_delay
+        .as_nanos()
+        .min(i64::MAX as u128) as i64;
     let coalesce = CoalesceConfig {
         window: delay_nanos,
-        max_hold: (cfg.events.max_hold_secs as i64 * 1_000_000_000).max(delay_nanos),
+        max_hold: (cfg.events.max_hold.as_nanos().min(i64::MAX as u128) as i64).max(delay_nanos),
         max_pending: cfg.events.max_pending_paths,
     };
     let spool_cfg = spool_config(cfg);
@@ -377,7 +361,7 @@ fn spawn_background(
             cfg.cloudwatch.namespace.clone(),
             cfg.cloudwatch.service.clone(),
             metrics.clone(),
-            Duration::from_secs(cfg.cloudwatch.interval_secs.max(1)),
+            cfg.cloudwatch.interval.max(Duration::from_secs(1)),
         ));
     }
     let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();
@@ -436,12 +420,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         ingest_rules: rules,
         ingest: ingest.tx.clone(),
         back_pressure: ingest.back_pressure.clone(),
-        allowed_peers: cfg
-            .server
-            .allowed_peers
-            .iter()
-            .map(|p| p.parse::<Cidr>().map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<_>>()?,
+        allowed_peers: cfg.server.allowed_peers.clone(),
         tls: tls::acceptor(&cfg.server.tls)?,
         frame_budget: Arc::new(tokio::sync::Semaphore::new(
             (cfg.server.max_buffered_bytes / 1024).min(u64::from(u32::MAX)) as usize,
@@ -500,7 +479,7 @@ impl Serving {
     /// Serves until shutdown, then stops everything in order.
     async fn run(self) -> anyhow::Result<()> {
         let metrics = self.ctx.metrics.clone();
-        let drain = Duration::from_secs(self.ctx.cfg.shutdown.drain_timeout_secs);
+        let drain = self.ctx.cfg.shutdown.drain_timeout;
         let deadline = self.shutdown.drain_deadline.clone();
         tokio::spawn(self.shutdown.stop_accepting());
         // The last spool senders: the context (dropped by the listener once

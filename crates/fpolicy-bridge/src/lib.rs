@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod backoff;
 pub mod cidr;
+pub mod concurrency;
 pub mod config;
 pub mod emf;
 pub mod ingest;

@@ -59,7 +59,7 @@ fn main() -> std::process::ExitCode {
     let Cli { common, command } = Cli::parse();
     let result = match command {
         Command::Serve(args) => cli::serve::run(&common, args),
-        Command::Config { command } => cli::config::run(command),
+        Command::Config { command } => cli::config::run(command, &common),
         Command::Spool { command } => cli::spool::run(&common, command),
         Command::Query(args) => cli::query::run(&common, args),
         Command::Ontap(args) => cli::ontap::run(&common, args),

@@ -59,7 +59,7 @@ pub fn endpoint(cfg: &Config) -> Result<Endpoint, OntapError> {
         ca_bundle: (!o.ca_bundle.as_os_str().is_empty()).then(|| o.ca_bundle.clone()),
         ca_pem,
         insecure: o.insecure,
-        timeout: Duration::from_secs(o.timeout_secs.max(1)),
+        timeout: o.timeout.max(Duration::from_secs(1)),
     })
 }
 
@@ -88,11 +88,7 @@ fn operations(ops: &[fpolicy_event::Operation]) -> FileOperations {
 /// What `register` makes ONTAP look like.
 pub fn registration(cfg: &Config) -> Registration {
     let o = &cfg.ontap;
-    let listen_port = cfg
-        .server
-        .listen
-        .parse::<std::net::SocketAddr>()
-        .map_or(9898, |a| a.port());
+    let listen_port = cfg.server.listen.port();
     Registration {
         svm: o.svm.clone(),
         policy: o.policy.clone(),
@@ -115,7 +111,7 @@ pub fn registration(cfg: &Config) -> Registration {
         .into(),
         mandatory: o.mandatory,
         priority: o.priority,
-        keep_alive_interval: format!("PT{}S", o.keep_alive_interval_secs),
+        keep_alive_interval: format!("PT{}S", o.keep_alive_interval.as_secs()),
         send_buffer: o.send_buffer_bytes,
         persistent_store: (!o.persistent_store.is_empty()).then(|| PersistentStore {
             name: o.persistent_store.clone(),
@@ -180,7 +176,7 @@ pub async fn self_register(
     metrics
         .readiness
         .set_registration(crate::metrics::Registration::Registered, None);
-    let timeout = Duration::from_secs(cfg.ontap.connect_timeout_secs);
+    let timeout = cfg.ontap.connect_timeout;
     match control.wait_connected(&[addr.to_string()], timeout).await {
         Ok(conns) => tracing::info!(
             connections = conns.len(),
@@ -188,13 +184,8 @@ pub async fn self_register(
         ),
         Err(e) => tracing::warn!(error = %e, "not every node connected yet"),
     }
-    if cfg.ontap.prune_disconnected_secs > 0 {
-        prune_loop(
-            &control,
-            addr,
-            Duration::from_secs(cfg.ontap.prune_disconnected_secs),
-        )
-        .await;
+    if !cfg.ontap.prune_disconnected.is_zero() {
+        prune_loop(&control, addr, cfg.ontap.prune_disconnected).await;
     }
 }
 
@@ -245,7 +236,7 @@ pub async fn deregister(cfg: &Config, addr: IpAddr) {
             .change_servers(&ServerChange::Remove(vec![addr.to_string()]))
             .await
     };
-    match tokio::time::timeout(Duration::from_secs(cfg.ontap.timeout_secs.max(1)), result).await {
+    match tokio::time::timeout(cfg.ontap.timeout.max(Duration::from_secs(1)), result).await {
         Ok(Ok(_)) => tracing::info!(address = %addr, "removed this instance from the ONTAP engine"),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "could not remove this instance from the ONTAP engine")

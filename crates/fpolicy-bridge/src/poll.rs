@@ -188,7 +188,7 @@ pub async fn run_cycle(
     use futures_util::stream::{FuturesUnordered, StreamExt};
     let dir = ctx.cfg.poll_dir();
     let prefixes = p.prefixes();
-    let at_once = fpolicy_poll::model::concurrency(
+    let at_once = crate::concurrency::concurrency(
         prefixes.len() as u64,
         ctx.cfg.trigger.list_calls_per_sec,
         1.0,
@@ -259,7 +259,7 @@ fn changes_batch(
     report: &mut CycleReport,
 ) -> anyhow::Result<IngestBatch> {
     let hybrid = ctx.cfg.trigger.mode == TriggerMode::Hybrid;
-    let skew = ctx.cfg.trigger.clock_skew_secs;
+    let skew = ctx.cfg.trigger.clock_skew.as_secs() as i64;
     let mut ingestor = EventIngestor::new(ctx.ingest_rules.clone());
     let mut batch = IngestBatch::default();
     let received = now_secs().saturating_mul(1_000_000_000);

@@ -29,7 +29,7 @@ fn ontap_config(dir: &std::path::Path, c: &Cluster) -> fpolicy_bridge::config::C
     o.password_file = c.password_file.clone();
     o.svm = SVM_NAME.into();
     o.ca_bundle = c.ca.clone();
-    o.connect_timeout_secs = 10;
+    o.connect_timeout = std::time::Duration::from_secs(10);
     cfg
 }
 
@@ -44,7 +44,7 @@ async fn self_registration_end_to_end_keeps_other_instances() {
         serde_json::json!({"name": "fpolicy_bridge", "port": port, "primary_servers": ["127.0.0.9"], "type": "asynchronous", "format": "xml", "ssl_option": "no_auth", "keep_alive_interval": "PT120S", "buffer_size": {"send_buffer": 1048576}}),
     );
     let mut cfg = ontap_config(dir.path(), &c);
-    cfg.server.listen = format!("127.0.0.1:{port}");
+    cfg.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
     cfg.ontap.register_on_start = true;
     cfg.ontap.advertise_address = "127.0.0.1".into();
     cfg.ontap.remove_on_shutdown = true;
@@ -105,7 +105,7 @@ async fn registration_failures_show_in_readyz_and_are_retried() {
     let c = cluster().await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ontap_config(dir.path(), &c);
-    cfg.server.listen = format!("127.0.0.1:{}", free_port());
+    cfg.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     cfg.ontap.register_on_start = true;
     cfg.ontap.advertise_address = "127.0.0.1".into();
     cfg.ontap.svm = "no-such-svm".into();
@@ -200,11 +200,11 @@ async fn servers_disconnected_everywhere_are_pruned() {
         serde_json::json!({"name": "fpolicy_bridge", "port": port, "primary_servers": ["127.0.0.9"], "type": "asynchronous", "format": "xml", "ssl_option": "no_auth", "keep_alive_interval": "PT120S", "buffer_size": {"send_buffer": 1048576}}),
     );
     let mut cfg = ontap_config(dir.path(), &c);
-    cfg.server.listen = format!("127.0.0.1:{port}");
+    cfg.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
     cfg.ontap.register_on_start = true;
     cfg.ontap.advertise_address = "127.0.0.1".into();
-    cfg.ontap.connect_timeout_secs = 2;
-    cfg.ontap.prune_disconnected_secs = 1;
+    cfg.ontap.connect_timeout = std::time::Duration::from_secs(2);
+    cfg.ontap.prune_disconnected = std::time::Duration::from_secs(1);
     let mut server = TestServer::start(cfg).await;
     let pruned = eventually(20, async || {
         c.fake.state.lock().unwrap().engines["fpolicy_bridge"]["primary_servers"]

@@ -47,7 +47,7 @@ fn poll_config(bucket: &str) -> PollConfig {
         volume_name: "vol1".into(),
         svm_name: "svm1".into(),
         path_prefix: "/".into(),
-        interval: Some("1s".into()),
+        interval: Some(std::time::Duration::from_secs(1)),
         business_hours: None,
         business_interval: None,
         off_hours_interval: None,
@@ -59,7 +59,7 @@ fn poll_config(bucket: &str) -> PollConfig {
 fn config(dir: &std::path::Path, mode: TriggerMode, poll: PollConfig) -> Config {
     let mut cfg = base_config(dir);
     cfg.trigger.mode = mode;
-    cfg.trigger.clock_skew_secs = 30;
+    cfg.trigger.clock_skew = std::time::Duration::from_secs(30);
     cfg.events.default_volume = "vol1".into();
     cfg.polls = vec![poll];
     cfg

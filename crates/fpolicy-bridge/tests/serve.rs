@@ -198,7 +198,7 @@ async fn bad_input_closes_only_its_own_connection() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = base_config(dir.path());
     cfg.server.allowed_policies = vec![fpolicy_proto::sample::SAMPLE_POLICY.into(), "audit".into()];
-    cfg.server.frame_timeout_secs = 1;
+    cfg.server.frame_timeout = Duration::from_secs(1);
     cfg.server.max_frame_bytes = 64 * 1024;
     let mut server = TestServer::start(cfg).await;
 
@@ -302,7 +302,7 @@ async fn bad_input_closes_only_its_own_connection() {
 async fn peer_allowlist_closes_unknown_peers() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = base_config(dir.path());
-    cfg.server.allowed_peers = vec!["10.0.0.0/8".into()];
+    cfg.server.allowed_peers = vec!["10.0.0.0/8".parse().unwrap()];
     let mut server = TestServer::start(cfg).await;
     let mut c = RawClient::connect(server.addr).await;
     assert!(c.closed_within(Duration::from_secs(5)).await);
@@ -319,7 +319,7 @@ async fn peer_allowlist_closes_unknown_peers() {
 async fn write_complete_coalescing_merges_and_keeps_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = base_config(dir.path());
-    cfg.events.write_complete_delay_secs = 0.5;
+    cfg.events.write_complete_delay = Duration::from_millis(500);
     let mut server = TestServer::start(cfg).await;
     let mut c = RawClient::session(server.addr, "audit", "wc").await;
     let mut id = 0;
@@ -394,7 +394,7 @@ async fn admin_endpoints() {
 async fn keep_alive_keeps_a_session_and_silence_closes_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = base_config(dir.path());
-    cfg.server.idle_timeout_secs = 1;
+    cfg.server.idle_timeout = Duration::from_secs(1);
     let mut server = TestServer::start(cfg).await;
     let mut lively = RawClient::session(server.addr, "audit", "lively").await;
     let mut silent = RawClient::session(server.addr, "audit", "silent").await;

@@ -197,23 +197,3 @@ impl Schedule {
         n
     }
 }
-
-/// Parses `250ms`, `30s`, `15m`, `1h`, `1d`.
-pub fn parse_interval(s: &str) -> Result<Duration, ScheduleError> {
-    let s = s.trim();
-    let (num, mult) = [
-        ("ms", 0.001),
-        ("s", 1.0),
-        ("m", 60.0),
-        ("h", 3600.0),
-        ("d", 86_400.0),
-    ]
-    .iter()
-    .find_map(|(suffix, m)| s.strip_suffix(suffix).map(|n| (n, *m)))
-    .ok_or(ScheduleError::Interval)?;
-    let v: f64 = num.trim().parse().map_err(|_| ScheduleError::Interval)?;
-    if !(v.is_finite() && v * mult >= 1.0) {
-        return Err(ScheduleError::Interval);
-    }
-    Ok(Duration::from_secs_f64(v * mult))
-}

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fpolicy_poll::hybrid::{RecentEvents, Seen};
-use fpolicy_poll::model::{SavingsInputs, concurrency, monthly_savings_usd};
+use fpolicy_poll::model::{SavingsInputs, monthly_savings_usd};
 use fpolicy_poll::schedule::*;
 use fpolicy_poll::state::*;
 use jiff::Timestamp;
@@ -100,16 +100,6 @@ fn boundaries_follow_dst_in_the_zone() {
 }
 
 #[test]
-fn intervals_parse() {
-    assert_eq!(parse_interval("1h").unwrap(), Duration::from_secs(3600));
-    assert_eq!(parse_interval("90m").unwrap(), Duration::from_secs(5400));
-    assert_eq!(parse_interval("2d").unwrap(), Duration::from_secs(172_800));
-    for bad in ["", "1", "0s", "500ms", "-1h", "xh"] {
-        assert!(parse_interval(bad).is_err(), "{bad}");
-    }
-}
-
-#[test]
 fn savings_model() {
     let from = ts("2026-11-02T00:00:00Z");
     let hourly = Duration::from_secs(3600);
@@ -133,17 +123,6 @@ fn savings_model() {
 }
 
 proptest! {
-    #[test]
-    fn concurrency_stays_within_its_bounds(pending in 0u64..1_000_000, rate in 0.0f64..10_000.0, calls in 0.0f64..50.0, upper in 1u32..512) {
-        let c = concurrency(pending, rate, calls, upper);
-        prop_assert!(c >= 1);
-        prop_assert!(c <= upper);
-        prop_assert!(u64::from(c) <= pending.max(1));
-        if calls > 0.0 && rate > 0.0 {
-            prop_assert!(f64::from(c) <= (rate / calls).floor().max(1.0));
-        }
-    }
-
     /// Applying the reported changes to the old state gives the new one.
     #[test]
     fn diff_reports_exactly_the_changes(

@@ -9,17 +9,20 @@ use fpolicy_bridge::config::Config;
 pub enum ConfigCommand {
     /// Print the fully commented default configuration.
     Default,
-    /// Parse and validate a configuration file.
-    Check { file: PathBuf },
+    /// Parse and validate a configuration file (FILE, else --config).
+    Check { file: Option<PathBuf> },
 }
 
-pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
+pub fn run(command: ConfigCommand, common: &super::CommonArgs) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Default => {
             print!("{}", fpolicy_bridge::config::DEFAULT_CONFIG);
             Ok(())
         }
         ConfigCommand::Check { file } => {
+            let Some(file) = file.or_else(|| common.config.clone()) else {
+                anyhow::bail!("name the file: config check FILE (or --config FILE)");
+            };
             let cfg = Config::load(&file)?;
             cfg.validate()?;
             // The warnings `serve` would log.

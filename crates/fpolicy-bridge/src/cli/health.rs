@@ -1,7 +1,5 @@
 //! `health`: ask a running server's admin port (the container health check).
 
-use anyhow::Context;
-
 use super::{CommonArgs, load};
 
 /// The configured admin address; a wildcard one is asked on loopback.
@@ -10,11 +8,7 @@ fn admin_address(common: &CommonArgs) -> anyhow::Result<std::net::SocketAddr> {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], 9899)));
     }
     let cfg = load(common)?;
-    let mut addr: std::net::SocketAddr = cfg
-        .admin
-        .listen
-        .parse()
-        .with_context(|| format!("admin.listen = {:?} is not ADDR:PORT", cfg.admin.listen))?;
+    let mut addr = cfg.admin.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

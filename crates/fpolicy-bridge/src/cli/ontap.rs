@@ -81,7 +81,7 @@ pub fn run(common: &CommonArgs, args: OntapArgs) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let control = fpolicy_bridge::ontap::control(&cfg).await?;
-        let timeout = std::time::Duration::from_secs(cfg.ontap.connect_timeout_secs);
+        let timeout = cfg.ontap.connect_timeout;
         run_command(&control, args.command, timeout).await
     })
 }
@@ -107,7 +107,7 @@ fn apply(o: &mut fpolicy_bridge::config::OntapSettings, args: &OntapArgs) {
         o.port = v;
     }
     if let Some(v) = args.timeout {
-        o.timeout_secs = v;
+        o.timeout = std::time::Duration::from_secs(v);
     }
 }
 

@@ -1,7 +1,7 @@
 //! `routes test|eventbridge-patterns|cloudformation`.
 
 use clap::Subcommand;
-use fpolicy_bridge::config::Config;
+use fpolicy_bridge::config::{CloudSinkConfig, Config};
 use fpolicy_event::Operation;
 
 use super::{CommonArgs, load};
@@ -108,10 +108,12 @@ fn routes_test(common: &CommonArgs, args: RoutesTestArgs) -> anyhow::Result<()> 
 fn source_and_type(cfg: &Config, sinks: &[String]) -> (String, String) {
     cfg.cloud_sinks
         .iter()
-        .find(|c| {
-            sinks.contains(&c.name) && c.kind == fpolicy_bridge::config::CloudSinkType::Eventbridge
+        .find_map(|c| match c {
+            CloudSinkConfig::Eventbridge(bus) if sinks.contains(&bus.name) => {
+                Some((bus.source.clone(), bus.detail_type.clone()))
+            }
+            _ => None,
         })
-        .map(|c| (c.source.clone(), c.detail_type.clone()))
         .unwrap_or_else(|| ("fsxn.fpolicy".into(), "FPolicy File Operation".into()))
 }
 

@@ -10,13 +10,13 @@ use super::{CommonArgs, init_logging, load};
 pub struct ServeArgs {
     /// Address ONTAP connects to [default: 0.0.0.0:9898].
     #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<String>,
+    pub listen: Option<std::net::SocketAddr>,
     /// Admin HTTP address (/metrics, /healthz, /readyz) [default: 127.0.0.1:9899].
     #[arg(long, value_name = "ADDR:PORT")]
-    pub admin_listen: Option<String>,
+    pub admin_listen: Option<std::net::SocketAddr>,
     /// Write-complete quiet window in seconds; 0 turns coalescing off [default: 5].
-    #[arg(long, value_name = "SECS")]
-    pub write_complete_delay: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = fpolicy_bridge::config::duration::parse_duration)]
+    pub write_complete_delay: Option<std::time::Duration>,
     /// `stdout`: print events instead of writing JSON Lines files.
     #[arg(long, value_parser = ["stdout"])]
     pub sink: Option<String>,
@@ -65,7 +65,7 @@ pub fn run(common: &CommonArgs, args: ServeArgs) -> anyhow::Result<()> {
     cfg.apply(&Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
-        write_complete_delay_secs: args.write_complete_delay,
+        write_complete_delay: args.write_complete_delay,
         stdout_sink: args.sink.is_some(),
         log_format: args.log_format.as_deref().map(|f| {
             if f == "json" {

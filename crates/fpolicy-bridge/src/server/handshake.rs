@@ -74,7 +74,7 @@ async fn read_nego_req<R: AsyncRead + Unpin>(
 ) -> Result<Handshake, (CloseReason, String)> {
     let srv = &ctx.cfg.server;
     let max = srv.handshake_max_frame_bytes.min(srv.max_frame_bytes);
-    let timeout = Duration::from_secs(srv.handshake_timeout_secs);
+    let timeout = srv.handshake_timeout;
     let m: &Metrics = &ctx.metrics;
     let payload = match tokio::time::timeout(timeout, conn.read_frame(max)).await {
         Err(_) => return Err((CloseReason::HandshakeTimeout, "no NEGO_REQ in time".into())),

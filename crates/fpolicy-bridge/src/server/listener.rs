@@ -236,7 +236,7 @@ async fn accept_one(
     match ctx.tls.clone() {
         None => run_session(stream, peer, ctx, shutdown, admission).await,
         Some(acceptor) => {
-            let timeout = Duration::from_secs(ctx.cfg.server.handshake_timeout_secs);
+            let timeout = ctx.cfg.server.handshake_timeout;
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => run_session(tls, peer, ctx, shutdown, admission).await,
                 Ok(Err(e)) => {

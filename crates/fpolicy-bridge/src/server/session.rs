@@ -264,7 +264,7 @@ impl Reader {
         if frame_len <= SMALL_FRAME || st.budget.is_some() {
             return Ok(());
         }
-        let within = Duration::from_secs(self.ctx.cfg.server.frame_timeout_secs);
+        let within = self.ctx.cfg.server.frame_timeout;
         match FrameBudget::take(&self.ctx, frame_len, within).await {
             Some(b) => {
                 st.budget = Some(b);
@@ -335,10 +335,10 @@ impl Reader {
         let cfg = &self.ctx.cfg.server;
         let wait = if buffered == 0 {
             st.frame_started = None;
-            Duration::from_secs(cfg.idle_timeout_secs)
+            cfg.idle_timeout
         } else {
             let started = *st.frame_started.get_or_insert_with(Instant::now);
-            Duration::from_secs(cfg.frame_timeout_secs).saturating_sub(started.elapsed())
+            cfg.frame_timeout.saturating_sub(started.elapsed())
         };
         if st.draining.is_some() {
             wait.min(SHUTDOWN_QUIET)
@@ -350,7 +350,7 @@ impl Reader {
     fn timed_out(&self, buffered: usize) -> CloseReason {
         if buffered == 0 {
             tracing::warn!(
-                idle_secs = self.ctx.cfg.server.idle_timeout_secs,
+                idle_secs = self.ctx.cfg.server.idle_timeout.as_secs(),
                 "no traffic (not even KEEP_ALIVE); closing"
             );
             CloseReason::IdleTimeout

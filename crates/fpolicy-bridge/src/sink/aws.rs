@@ -16,6 +16,20 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Entries per SendMessageBatch / PutEvents call.
 pub const MAX_ENTRIES: usize = 10;
 
+/// `max_in_flight` when a `[[sink]]` leaves it out.
+pub fn default_in_flight() -> usize {
+    8
+}
+
+/// `max_in_flight` of a cloud sink: 1..=256.
+pub fn validate_in_flight(sink: &str, max_in_flight: usize) -> Result<(), String> {
+    if (1..=256).contains(&max_in_flight) {
+        Ok(())
+    } else {
+        Err(format!("sink {sink:?}: max_in_flight must be 1..=256"))
+    }
+}
+
 /// SDK configuration: credentials, region and endpoint from the standard
 /// chain (environment, profile, ECS task role, IMDS; `AWS_ENDPOINT_URL`),
 /// an optional per-sink endpoint, and timeouts so an unreachable service
@@ -115,7 +129,7 @@ pub fn plan<E>(
         })
         .collect();
     let positions = calls.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
-    let in_flight = fpolicy_poll::model::concurrency(
+    let in_flight = crate::concurrency::concurrency(
         calls.len() as u64,
         api_calls_per_sec,
         1.0,

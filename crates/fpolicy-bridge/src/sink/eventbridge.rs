@@ -5,11 +5,70 @@
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use fpolicy_event::Emitted;
+use serde::Deserialize;
 
 use super::aws::{
     LocalRuntime, Planned, call_error, in_flight, is_throttling_code, plan, settle_calls,
 };
 use super::{Delivered, EntryFailure, Sink, SinkError};
+
+/// One `[[sink]]` with `type = "eventbridge"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBridgeSinkConfig {
+    pub name: String,
+    /// The bus name or ARN.
+    pub event_bus_name: String,
+    #[serde(default = "default_source")]
+    pub source: String,
+    #[serde(default = "default_detail_type")]
+    pub detail_type: String,
+    /// PutEvents calls in flight at once.
+    #[serde(default = "super::aws::default_in_flight")]
+    pub max_in_flight: usize,
+    /// Events per second at most; 0 = no limit. PutEvents quotas are per
+    /// account and region: share them between sinks.
+    #[serde(default)]
+    pub max_events_per_sec: u32,
+    /// API calls per second the sink may make (0 = no limit): an input of
+    /// the concurrency formula.
+    #[serde(default)]
+    pub api_calls_per_sec: f64,
+    /// Endpoint override (otherwise the AWS chain, including `AWS_ENDPOINT_URL`).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+fn default_source() -> String {
+    "fsxn.fpolicy".into()
+}
+
+fn default_detail_type() -> String {
+    "FPolicy File Operation".into()
+}
+
+impl EventBridgeSinkConfig {
+    /// `[[sink]]` fields of an EventBridge sink; the name is checked with
+    /// the others.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.event_bus_name.is_empty() {
+            return Err(format!("sink {:?}: event_bus_name is required", self.name));
+        }
+        if self.source.is_empty() || self.detail_type.is_empty() {
+            return Err(format!(
+                "sink {:?}: source and detail_type must not be empty",
+                self.name
+            ));
+        }
+        super::aws::validate_in_flight(&self.name, self.max_in_flight)
+    }
+
+    /// The sink, with SDK configuration from the standard chain.
+    pub async fn build(&self) -> EventBridgeSink {
+        let sdk = super::aws_config(self.endpoint_url.as_deref()).await;
+        EventBridgeSink::new(self, &sdk)
+    }
+}
 
 pub struct EventBridgeSink {
     name: String,
@@ -31,23 +90,15 @@ const RETRYABLE: &[&str] = &[
 ];
 
 impl EventBridgeSink {
-    pub fn new(
-        name: &str,
-        config: &aws_config::SdkConfig,
-        bus: &str,
-        source: &str,
-        detail_type: &str,
-        max_in_flight: usize,
-        api_calls_per_sec: f64,
-    ) -> EventBridgeSink {
+    pub fn new(cfg: &EventBridgeSinkConfig, sdk: &aws_config::SdkConfig) -> EventBridgeSink {
         EventBridgeSink {
-            name: name.to_owned(),
-            client: Client::new(config),
-            bus: bus.to_owned(),
-            source: source.to_owned(),
-            detail_type: detail_type.to_owned(),
-            max_in_flight,
-            api_calls_per_sec,
+            name: cfg.name.clone(),
+            client: Client::new(sdk),
+            bus: cfg.event_bus_name.clone(),
+            source: cfg.source.clone(),
+            detail_type: cfg.detail_type.clone(),
+            max_in_flight: cfg.max_in_flight,
+            api_calls_per_sec: cfg.api_calls_per_sec,
             rt: LocalRuntime::default(),
         }
     }

@@ -11,9 +11,9 @@ mod stdout;
 
 pub use aws::aws_config;
 pub use dead_letter::DeadLetters;
-pub use eventbridge::EventBridgeSink;
+pub use eventbridge::{EventBridgeSink, EventBridgeSinkConfig};
 pub use jsonl::{JsonlSink, jsonl_file_name};
-pub use sqs::SqsSink;
+pub use sqs::{SqsSink, SqsSinkConfig};
 pub use stdout::StdoutSink;
 
 use fpolicy_event::Emitted;

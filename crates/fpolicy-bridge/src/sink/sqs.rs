@@ -14,6 +14,47 @@ use super::aws::{
 };
 use super::{Delivered, EntryFailure, Sink, SinkError};
 
+/// One `[[sink]]` with `type = "sqs"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqsSinkConfig {
+    pub name: String,
+    /// The queue URL (a `.fifo` URL makes it a FIFO queue).
+    pub queue_url: String,
+    /// SendMessageBatch calls in flight at once (FIFO queues: always 1).
+    #[serde(default = "super::aws::default_in_flight")]
+    pub max_in_flight: usize,
+    /// Events per second at most; 0 = no limit.
+    #[serde(default)]
+    pub max_events_per_sec: u32,
+    /// API calls per second the sink may make (0 = no limit): an input of
+    /// the concurrency formula.
+    #[serde(default)]
+    pub api_calls_per_sec: f64,
+    /// Endpoint override (otherwise the AWS chain, including `AWS_ENDPOINT_URL`).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+impl SqsSinkConfig {
+    /// `[[sink]]` fields of an SQS sink; the name is checked with the others.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.queue_url.starts_with("http") {
+            return Err(format!(
+                "sink {:?}: queue_url must be the queue's https URL",
+                self.name
+            ));
+        }
+        super::aws::validate_in_flight(&self.name, self.max_in_flight)
+    }
+
+    /// The sink, with SDK configuration from the standard chain.
+    pub async fn build(&self) -> SqsSink {
+        let sdk = super::aws_config(self.endpoint_url.as_deref()).await;
+        SqsSink::new(self, &sdk)
+    }
+}
+
 pub struct SqsSink {
     name: String,
     client: Client,
@@ -59,21 +100,15 @@ fn attr(v: &str) -> MessageAttributeValue {
 }
 
 impl SqsSink {
-    pub fn new(
-        name: &str,
-        config: &aws_config::SdkConfig,
-        queue_url: &str,
-        max_in_flight: usize,
-        api_calls_per_sec: f64,
-    ) -> SqsSink {
-        let fifo = queue_url.ends_with(".fifo");
+    pub fn new(cfg: &SqsSinkConfig, sdk: &aws_config::SdkConfig) -> SqsSink {
+        let fifo = cfg.queue_url.ends_with(".fifo");
         SqsSink {
-            name: name.to_owned(),
-            client: Client::new(config),
-            queue_url: queue_url.to_owned(),
+            name: cfg.name.clone(),
+            client: Client::new(sdk),
+            queue_url: cfg.queue_url.clone(),
             fifo,
-            max_in_flight: if fifo { 1 } else { max_in_flight },
-            api_calls_per_sec,
+            max_in_flight: if fifo { 1 } else { cfg.max_in_flight },
+            api_calls_per_sec: cfg.api_calls_per_sec,
             rt: LocalRuntime::default(),
         }
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod sinks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,11 +23,11 @@ pub fn base_config(dir: &Path) -> Config {
         data_dir: dir.to_owned(),
         ..Config::default()
     };
-    cfg.server.listen = "127.0.0.1:0".into();
-    cfg.admin.listen = "127.0.0.1:0".into();
-    cfg.events.write_complete_delay_secs = 0.0;
+    cfg.server.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.admin.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.events.write_complete_delay = Duration::ZERO;
     cfg.spool.fsync = FsyncSetting::Always;
-    cfg.shutdown.drain_timeout_secs = 10;
+    cfg.shutdown.drain_timeout = Duration::from_secs(10);
     cfg
 }
 

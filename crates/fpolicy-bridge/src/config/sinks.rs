@@ -1,0 +1,116 @@
+//! `[sinks.*]` (the built-in JSON Lines and stdout sinks), `[[sink]]` (one
+//! table per cloud sink, a tagged enum: a new sink type is one variant and
+//! one module under `sink/`), and `[routing]`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::sink::{EventBridgeSinkConfig, Sink, SqsSinkConfig};
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    pub jsonl: JsonlConfig,
+    pub stdout: StdoutConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JsonlConfig {
+    pub enabled: bool,
+    pub dir: PathBuf,
+    pub max_file_bytes: u64,
+}
+
+impl Default for JsonlConfig {
+    fn default() -> Self {
+        JsonlConfig {
+            enabled: true,
+            dir: PathBuf::new(),
+            max_file_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StdoutConfig {
+    pub enabled: bool,
+}
+
+/// One `[[sink]]`, chosen by its `type`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CloudSinkConfig {
+    Sqs(SqsSinkConfig),
+    Eventbridge(EventBridgeSinkConfig),
+}
+
+impl CloudSinkConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            CloudSinkConfig::Sqs(c) => &c.name,
+            CloudSinkConfig::Eventbridge(c) => &c.name,
+        }
+    }
+
+    /// Events per second the sink may deliver (0 = no limit).
+    pub fn max_events_per_sec(&self) -> u32 {
+        match self {
+            CloudSinkConfig::Sqs(c) => c.max_events_per_sec,
+            CloudSinkConfig::Eventbridge(c) => c.max_events_per_sec,
+        }
+    }
+
+    /// The variant's own fields (the name is checked with the others).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            CloudSinkConfig::Sqs(c) => c.validate(),
+            CloudSinkConfig::Eventbridge(c) => c.validate(),
+        }
+        .map_err(ConfigError::Invalid)
+    }
+
+    /// The sink, ready to deliver.
+    pub async fn build(&self) -> Box<dyn Sink> {
+        match self {
+            CloudSinkConfig::Sqs(c) => Box::new(c.build().await),
+            CloudSinkConfig::Eventbridge(c) => Box::new(c.build().await),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Sinks for events that match no route. Default: every `[[sink]]` when
+    /// there is no `[[route]]`, none when there are routes.
+    pub default_sinks: Option<Vec<String>>,
+}
+
+/// Sink names: 1-64 letters, digits, `-`, `_`; unique; not a built-in.
+pub fn validate_cloud_sinks(sinks: &[CloudSinkConfig]) -> Result<(), ConfigError> {
+    let mut names = std::collections::BTreeSet::new();
+    for c in sinks {
+        let name = c.name();
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(ConfigError::Invalid(format!(
+                "sink name {name:?}: use 1-64 letters, digits, '-' or '_'"
+            )));
+        }
+        if name == "jsonl" || name == "stdout" || !names.insert(name) {
+            return Err(ConfigError::Invalid(format!(
+                "sink name {name:?} is taken (jsonl and stdout are built in; names are unique)"
+            )));
+        }
+        c.validate()?;
+    }
+    Ok(())
+}
