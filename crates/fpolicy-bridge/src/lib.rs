@@ -8,7 +8,6 @@
 pub mod admin;
 pub mod app;
 pub mod backoff;
-pub mod cidr;
 pub mod concurrency;
 pub mod config;
 pub mod emf;

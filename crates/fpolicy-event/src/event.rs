@@ -157,6 +157,13 @@ pub struct Metadata {
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The account name of `sid` or `uid` (`sAMAccountName` or the POSIX
+    /// `uid`), when the identity table knows it (`[identity]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The user's `userPrincipalName` (`alice@example.com`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal: Option<String>,
     /// `FILE`, `DIR`, `STREAM`, `SYMLINK`, or what ONTAP sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_type: Option<String>,
@@ -199,4 +206,28 @@ pub struct Metadata {
     /// Write-complete coalescing: how many notifications this event stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coalesced: Option<u32>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A plain NFS create of `/a/b.txt` on vol1 of svm1.
+    pub fn sample_event() -> Event {
+        Event {
+            event_id: String::new(),
+            operation_type: Operation::Create,
+            file_path: "/a/b.txt".into(),
+            previous_path: None,
+            volume_name: "vol1".into(),
+            svm_name: "svm1".into(),
+            timestamp: String::new(),
+            file_size: 0,
+            client_ip: None,
+            metadata: Metadata {
+                protocol: "nfsv3".into(),
+                ..Metadata::default()
+            },
+        }
+    }
 }

@@ -8,9 +8,14 @@
 //! - [`route`]: per-use-case routing to sinks
 //! - [`names`]: volume/SVM name resolution (the seam for ONTAP REST)
 //! - [`time`]: RFC 3339 formatting and parsing
+//! - [`filter`]: noise filters (temporary files, paths, users, clients)
+//! - [`users`]: users named by name, SID or UID
+//! - [`cidr`]: IPv4/IPv6 CIDR blocks
 
+pub mod cidr;
 pub mod coalesce;
 pub mod event;
+pub mod filter;
 pub mod id;
 pub mod names;
 pub mod normalize;
@@ -18,11 +23,14 @@ pub mod record;
 pub mod route;
 pub mod screen;
 pub mod time;
+pub mod users;
 
 pub use coalesce::{CoalesceConfig, CoalesceStats, Coalescer, Emitted};
 pub use event::{Event, Metadata, Operation};
+pub use filter::{FilterConfig, FilterReason, NoiseFilter};
 pub use names::{NameResolver, StaticNames};
 pub use normalize::{EngineType, GenerationTimeUnit, Normalizer, SessionInfo};
 pub use record::RecordView;
 pub use route::{RouteConfig, Router, Routing};
 pub use screen::{ScreeningRules, Verdict};
+pub use users::UserSet;

@@ -231,6 +231,8 @@ impl Normalizer<'_> {
                 user_id_type: common.user_id_type.as_ref().map(|t| t.as_str().to_owned()),
                 uid,
                 sid,
+                user_name: None,
+                user_principal: None,
                 file_type: common.file_type.as_ref().map(|t| t.as_str().to_owned()),
                 vol_msid: common.vol_msid,
                 svm_uuid: session.svm_uuid.clone(),

@@ -16,6 +16,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use crate::event::{Event, Operation};
+use crate::users::{UserRef, UserSet};
 
 /// One `[[route]]` table of the configuration.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -35,6 +36,8 @@ pub struct RouteConfig {
     pub svms: Vec<String>,
     /// `FILE`, `DIR`, `STREAM`, `SYMLINK`.
     pub file_types: Vec<String>,
+    /// Names, SIDs or UIDs (see [`crate::users`]).
+    pub users: Vec<String>,
     pub sinks: Vec<String>,
 }
 
@@ -49,6 +52,7 @@ struct Compiled {
     cfg: RouteConfig,
     globs: Option<GlobSet>,
     lower_suffixes: Vec<String>,
+    users: UserSet,
 }
 
 /// Compiled routes.
@@ -101,7 +105,9 @@ impl Router {
                 }
                 Some(b.build().map_err(|e| invalid(e.to_string()))?)
             };
+            let users = UserSet::new(&r.users).map_err(|e| invalid(format!("users: {e}")))?;
             compiled.push(Compiled {
+                users,
                 lower_suffixes: r.suffixes.iter().map(|s| s.to_ascii_lowercase()).collect(),
                 cfg: r.clone(),
                 globs,
@@ -174,6 +180,7 @@ impl Compiled {
                     .as_deref()
                     .is_some_and(|f| f.eq_ignore_ascii_case(t))
             })
+            && (self.users.is_empty() || self.users.matches(e))
             && (self.path_matches(&e.file_path)
                 || e.previous_path
                     .as_deref()
@@ -268,6 +275,7 @@ pub fn eventbridge_pattern(
     if !route.file_types.is_empty() {
         meta.insert("file_type".into(), json!(route.file_types));
     }
+    users_pattern(&route.users, &mut meta);
     if !meta.is_empty() {
         detail.insert("metadata".into(), Value::Object(meta));
     }
@@ -443,5 +451,64 @@ mod tests {
             p["detail"]["$or"][0]["file_path"][0]["wildcard"],
             "/a\\*b/*.x"
         );
+    }
+
+    #[test]
+    fn routes_can_match_users_by_name_sid_or_uid() {
+        let r = Router::new(
+            &[route("hr", |r| {
+                r.users = vec!["alice".into(), "S-1-5-21-1-2-3-1013".into(), "1001".into()];
+            })],
+            &[],
+        )
+        .unwrap();
+        let mut e = event(Operation::Create, "/x", None);
+        assert!(r.route(&e).routes.is_empty());
+        e.metadata.user_name = Some("Alice".into());
+        assert_eq!(r.route(&e).routes, ["hr"]);
+        e.metadata.user_name = None;
+        e.metadata.uid = Some(1001);
+        assert_eq!(r.route(&e).routes, ["hr"]);
+        let bad = Router::new(&[route("x", |r| r.users = vec!["S-1-zz".into()])], &[]);
+        assert!(bad.unwrap_err().to_string().contains("users"));
+        let (pattern, _) = eventbridge_pattern(
+            &route("hr", |r| r.users = vec!["alice".into(), "1001".into()]),
+            "s",
+            "d",
+        );
+        assert_eq!(
+            pattern["detail"]["metadata"]["$or"],
+            serde_json::json!([{"user_name": [{"equals-ignore-case": "alice"}]}, {"uid": [1001]}])
+        );
+    }
+}
+
+/// `users` as an EventBridge pattern on `metadata`: names (ignoring case)
+/// on `user_name`, SIDs on `sid`, UIDs on `uid`, ORed when of several kinds.
+fn users_pattern(users: &[String], meta: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::{Value, json};
+    let (mut names, mut sids, mut uids) = (Vec::new(), Vec::new(), Vec::new());
+    for u in users {
+        match UserRef::parse(u) {
+            Ok(UserRef::Name(n)) => names.push(json!({"equals-ignore-case": n})),
+            Ok(UserRef::Sid(s)) => sids.push(json!(s)),
+            Ok(UserRef::Uid(id)) => uids.push(json!(id)),
+            Err(_) => {}
+        }
+    }
+    let alts: Vec<(&str, Vec<Value>)> = [("user_name", names), ("sid", sids), ("uid", uids)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    match alts.len() {
+        0 => {}
+        1 => {
+            let (key, values) = alts.into_iter().next().expect("one");
+            meta.insert(key.into(), Value::Array(values));
+        }
+        _ => {
+            let or: Vec<Value> = alts.into_iter().map(|(k, v)| json!({ k: v })).collect();
+            meta.insert("$or".into(), Value::Array(or));
+        }
     }
 }

@@ -4,7 +4,8 @@
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::event::Operation;
+use crate::event::{Event, Operation};
+use crate::users::UserSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
@@ -17,6 +18,8 @@ pub enum RuleError {
         "invalid deny extension {0:?}: give the extension without dots or slashes, e.g. \"locky\""
     )]
     Extension(String),
+    #[error("deny_users: {0}")]
+    User(String),
 }
 
 /// The answer for one request.
@@ -38,6 +41,7 @@ pub struct ScreeningRules {
     set: GlobSet,
     /// Empty: the rules apply to every operation.
     operations: Vec<Operation>,
+    users: UserSet,
 }
 
 impl ScreeningRules {
@@ -74,11 +78,41 @@ impl ScreeningRules {
             globs: deny_globs.to_vec(),
             set,
             operations: operations.to_vec(),
+            users: UserSet::default(),
         })
     }
 
+    /// Also deny every operation of these users (names, SIDs or UIDs).
+    pub fn deny_users(mut self, users: &[String]) -> Result<Self, RuleError> {
+        self.users = UserSet::new(users).map_err(RuleError::User)?;
+        Ok(self)
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.extensions.is_empty() && self.globs.is_empty()
+        self.extensions.is_empty() && self.globs.is_empty() && self.users.is_empty()
+    }
+
+    /// The verdict for an event: its user, then every path it touches.
+    pub fn verdict_for(&self, e: &Event) -> Verdict {
+        let applies = self.operations.is_empty() || self.operations.contains(&e.operation_type);
+        if applies && !self.users.is_empty() && self.users.matches(e) {
+            let who = e
+                .metadata
+                .user_name
+                .as_deref()
+                .or(e.metadata.sid.as_deref());
+            let who = who.map_or_else(
+                || e.metadata.uid.unwrap_or_default().to_string(),
+                str::to_owned,
+            );
+            return Verdict::Deny(format!("user:{who}"));
+        }
+        let paths = [
+            Some(e.file_path.as_str()),
+            e.previous_path.as_deref(),
+            e.metadata.link_path.as_deref(),
+        ];
+        self.verdict(e.operation_type, paths.into_iter().flatten())
     }
 
     /// The verdict for an operation on `paths` (every name it touches).
@@ -167,5 +201,29 @@ mod tests {
         assert!(ScreeningRules::new(&[], &["/a/[".into()], &[]).is_err());
         assert!(ScreeningRules::new(&["a/b".into()], &[], &[]).is_err());
         assert!(ScreeningRules::new(&["".into()], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn users_can_be_denied_whatever_the_path() {
+        let r = ScreeningRules::new(&[], &[], &[])
+            .unwrap()
+            .deny_users(&["mallory".into(), "S-1-5-21-9-9-9-666".into()])
+            .unwrap();
+        let mut e = crate::event::tests_support::sample_event();
+        assert_eq!(r.verdict_for(&e), Verdict::Allow);
+        e.metadata.user_name = Some("Mallory".into());
+        assert_eq!(r.verdict_for(&e), Verdict::Deny("user:Mallory".into()));
+        e.metadata.user_name = None;
+        e.metadata.sid = Some("S-1-5-21-9-9-9-666".into());
+        assert_eq!(
+            r.verdict_for(&e),
+            Verdict::Deny("user:S-1-5-21-9-9-9-666".into())
+        );
+        assert!(
+            ScreeningRules::new(&[], &[], &[])
+                .unwrap()
+                .deny_users(&["S-1-q".into()])
+                .is_err()
+        );
     }
 }

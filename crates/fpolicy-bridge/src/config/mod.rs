@@ -3,7 +3,7 @@
 //!
 //! One module per section, each with its own `validate()`; values are typed
 //! once, when the file is read: addresses are `SocketAddr`, CIDR blocks
-//! [`Cidr`](crate::cidr::Cidr), durations `Duration` through one parser
+//! [`Cidr`](fpolicy_event::cidr::Cidr), durations `Duration` through one parser
 //! ([`duration`]: `300`, `0.2`, `"90s"`, `"1h"`), and `[[sink]]` is a
 //! tagged enum ([`CloudSinkConfig`]). Mistakes of type and shape are
 //! therefore parse errors with a line and column.

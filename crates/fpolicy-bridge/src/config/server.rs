@@ -9,7 +9,7 @@ use fpolicy_event::EngineType;
 use serde::Deserialize;
 
 use super::{ConfigError, duration};
-use crate::cidr::Cidr;
+use fpolicy_event::cidr::Cidr;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

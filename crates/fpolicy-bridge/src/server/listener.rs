@@ -17,12 +17,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::cidr::Cidr;
 use crate::config::Config;
 use crate::ingest::{IngestBatch, IngestRules};
 use crate::log_limit::LogLimit;
 use crate::metrics::{CloseReason, Metrics, RejectReason};
 use crate::server::run_session;
+use fpolicy_event::cidr::Cidr;
 
 /// Everything a session needs, shared by all of them.
 pub struct ServerContext {
