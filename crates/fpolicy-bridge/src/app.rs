@@ -302,16 +302,41 @@ fn spawn_writer(
     })
 }
 
-/// Screening, routing and (HYBRID) the recent FPolicy paths.
-fn ingest_rules(cfg: &Config) -> anyhow::Result<Arc<IngestRules>> {
+/// User identity, filters, screening, routing and (HYBRID) the recent
+/// FPolicy paths. The identity table starts with the well-known SIDs and
+/// fixed entries; the directory and ONTAP sync in the background (nothing
+/// waits for them).
+fn ingest_rules(
+    cfg: &Config,
+    metrics: &Metrics,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Arc<IngestRules>> {
     let recent = (cfg.trigger.mode == crate::config::TriggerMode::Hybrid).then(|| {
         Arc::new(Mutex::new(fpolicy_poll::hybrid::RecentEvents::new(
             cfg.trigger.recent_events,
         )))
     });
+    let sources = crate::identity::IdentitySources::from_config(cfg)?;
+    let table = sources.initial_table();
+    metrics
+        .ingest
+        .identity_users
+        .store(table.users() as u64, Relaxed);
+    let identities = Arc::new(fpolicy_identity::Identities::new(table));
+    if sources.refreshes() {
+        tokio::spawn(crate::identity::refresh_loop(
+            sources,
+            identities.clone(),
+            metrics.ingest.clone(),
+            stop.clone(),
+        ));
+    }
     Ok(Arc::new(IngestRules {
         router: cfg.router()?,
         screening: cfg.screening_rules()?,
+        filter: cfg.noise_filter()?,
+        identities,
+        metrics: metrics.ingest.clone(),
         recent,
     }))
 }
@@ -409,9 +434,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let admin = TcpListener::bind(&cfg.admin.listen)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", cfg.admin.listen))?;
-    let rules = ingest_rules(&cfg)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (stop_sessions, sessions_stop) = watch::channel(false);
+    let rules = ingest_rules(&cfg, &metrics, &sessions_stop)?;
     let registered = spawn_background(&cfg, &metrics, &ingest, &rules, &sessions_stop);
     let ctx = Arc::new(ServerContext {
         cfg: cfg.clone(),

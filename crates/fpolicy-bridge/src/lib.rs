@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod concurrency;
 pub mod config;
 pub mod emf;
+pub mod identity;
 pub mod ingest;
 pub mod log_limit;
 pub mod metrics;

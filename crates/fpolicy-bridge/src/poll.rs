@@ -268,6 +268,9 @@ fn changes_batch(
             continue;
         }
         let mut event = change_event(p, c);
+        if !ingestor.admit(&mut event) {
+            continue;
+        }
         if hybrid && ingestor.covered(&event, c.object.last_modified, skew) {
             report.suppressed += 1;
             continue;

@@ -291,6 +291,36 @@ pub fn eventbridge_pattern(
     )
 }
 
+/// `users` as an EventBridge pattern on `metadata`: names (ignoring case)
+/// on `user_name`, SIDs on `sid`, UIDs on `uid`, ORed when of several kinds.
+fn users_pattern(users: &[String], meta: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::{Value, json};
+    let (mut names, mut sids, mut uids) = (Vec::new(), Vec::new(), Vec::new());
+    for u in users {
+        match UserRef::parse(u) {
+            Ok(UserRef::Name(n)) => names.push(json!({"equals-ignore-case": n})),
+            Ok(UserRef::Sid(s)) => sids.push(json!(s)),
+            Ok(UserRef::Uid(id)) => uids.push(json!(id)),
+            Err(_) => {}
+        }
+    }
+    let alts: Vec<(&str, Vec<Value>)> = [("user_name", names), ("sid", sids), ("uid", uids)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    match alts.len() {
+        0 => {}
+        1 => {
+            let (key, values) = alts.into_iter().next().expect("one");
+            meta.insert(key.into(), Value::Array(values));
+        }
+        _ => {
+            let or: Vec<Value> = alts.into_iter().map(|(k, v)| json!({ k: v })).collect();
+            meta.insert("$or".into(), Value::Array(or));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,35 +510,5 @@ mod tests {
             pattern["detail"]["metadata"]["$or"],
             serde_json::json!([{"user_name": [{"equals-ignore-case": "alice"}]}, {"uid": [1001]}])
         );
-    }
-}
-
-/// `users` as an EventBridge pattern on `metadata`: names (ignoring case)
-/// on `user_name`, SIDs on `sid`, UIDs on `uid`, ORed when of several kinds.
-fn users_pattern(users: &[String], meta: &mut serde_json::Map<String, serde_json::Value>) {
-    use serde_json::{Value, json};
-    let (mut names, mut sids, mut uids) = (Vec::new(), Vec::new(), Vec::new());
-    for u in users {
-        match UserRef::parse(u) {
-            Ok(UserRef::Name(n)) => names.push(json!({"equals-ignore-case": n})),
-            Ok(UserRef::Sid(s)) => sids.push(json!(s)),
-            Ok(UserRef::Uid(id)) => uids.push(json!(id)),
-            Err(_) => {}
-        }
-    }
-    let alts: Vec<(&str, Vec<Value>)> = [("user_name", names), ("sid", sids), ("uid", uids)]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    match alts.len() {
-        0 => {}
-        1 => {
-            let (key, values) = alts.into_iter().next().expect("one");
-            meta.insert(key.into(), Value::Array(values));
-        }
-        _ => {
-            let or: Vec<Value> = alts.into_iter().map(|(k, v)| json!({ k: v })).collect();
-            meta.insert("$or".into(), Value::Array(or));
-        }
     }
 }

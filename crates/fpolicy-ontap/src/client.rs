@@ -3,19 +3,15 @@
 //! logged), basic auth, JSON, timeouts, and ONTAP's error shape turned into
 //! [`OntapError::Api`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fpolicy_tls::Trust;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -66,93 +62,22 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-/// Accepts any certificate: only with `insecure`, which says so loudly.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn tls_config(ep: &Endpoint) -> Result<rustls::ClientConfig, OntapError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| OntapError::Config(e.to_string()))?;
-    if ep.insecure {
-        tracing::warn!(url = %ep.url, "ONTAP certificate verification is OFF (--insecure): anyone on the path can impersonate the cluster");
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth());
-    }
     // The CA comes as PEM text (e.g. from a secret in the environment) or as a file.
-    let (source, certs): (String, Vec<_>) = match (&ep.ca_pem, &ep.ca_bundle) {
-        (Some(pem), _) => (
-            "CA bundle PEM text".to_owned(),
-            CertificateDer::pem_slice_iter(pem.as_bytes()).collect(),
-        ),
-        (None, Some(bundle)) => (
-            bundle.display().to_string(),
-            CertificateDer::pem_file_iter(bundle)
-                .map_err(|e| OntapError::Config(format!("{}: {e}", bundle.display())))?
-                .collect(),
-        ),
-        (None, None) => {
+    let trust = match (ep.insecure, &ep.ca_pem, &ep.ca_bundle) {
+        (true, _, _) => {
+            tracing::warn!(url = %ep.url, "ONTAP certificate verification is OFF (--insecure): anyone on the path can impersonate the cluster");
+            Trust::Insecure
+        }
+        (false, Some(pem), _) => Trust::Pem(pem.clone()),
+        (false, None, Some(bundle)) => Trust::File(bundle.clone()),
+        (false, None, None) => {
             return Err(OntapError::Config(
                 "set the CA bundle that issued the cluster certificate (ca_bundle / --ca-bundle / ca_bundle_pem_env), or --insecure".into(),
             ));
         }
     };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certs {
-        let cert = cert.map_err(|e| OntapError::Config(format!("{source}: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| OntapError::Config(format!("{source}: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(OntapError::Config(format!("{source}: no certificate")));
-    }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    fpolicy_tls::client_config(&trust).map_err(|e| OntapError::Config(e.to_string()))
 }
 
 impl OntapClient {
@@ -250,6 +175,28 @@ impl OntapClient {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, OntapError> {
         let (_, body) = self.call(Method::GET, path, None).await?;
         Self::decode("GET", path, &body)
+    }
+
+    /// Every record of a collection: follows `_links.next` page by page,
+    /// at most `max` records (more is an error, not an unbounded list).
+    pub async fn get_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        max: usize,
+    ) -> Result<Vec<T>, OntapError> {
+        let mut out = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(page_path) = next.take() {
+            let page: crate::types::Page<T> = self.get(&page_path).await?;
+            out.extend(page.records);
+            if out.len() > max {
+                return Err(OntapError::Config(format!(
+                    "{path}: more than {max} records"
+                )));
+            }
+            next = page.links.and_then(|l| l.next).map(|n| n.href);
+        }
+        Ok(out)
     }
 
     /// GET that maps 404 to `None`.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod names;
 pub mod register;
 pub mod types;
+pub mod users;
 
 pub use client::{Endpoint, OntapClient};
 pub use error::OntapError;

@@ -13,6 +13,42 @@ pub struct Records<T> {
     pub num_records: u64,
 }
 
+/// One page of a collection, with the link to the next one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub records: Vec<T>,
+    #[serde(default, rename = "_links")]
+    pub links: Option<PageLinks>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PageLinks {
+    #[serde(default)]
+    pub next: Option<Href>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Href {
+    pub href: String,
+}
+
+/// `/api/protocols/cifs/local-users`
+#[derive(Debug, Clone, Deserialize)]
+pub struct CifsLocalUser {
+    pub name: String,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// `/api/name-services/unix-users`
+#[derive(Debug, Clone, Deserialize)]
+pub struct UnixUser {
+    pub name: String,
+    #[serde(default)]
+    pub id: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameRef {
     pub name: String,

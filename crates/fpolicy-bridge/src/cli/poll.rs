@@ -41,11 +41,7 @@ fn poll_once(common: &CommonArgs, only: Option<&str>) -> anyhow::Result<()> {
     rt.block_on(async {
         let (ingest, _rx) = tokio::sync::mpsc::channel(1);
         let ctx = fpolicy_bridge::poll::PollContext {
-            ingest_rules: std::sync::Arc::new(fpolicy_bridge::ingest::IngestRules {
-                router: cfg.router()?,
-                screening: cfg.screening_rules()?,
-                recent: None,
-            }),
+            ingest_rules: std::sync::Arc::new(fpolicy_bridge::ingest::IngestRules::offline(&cfg)?),
             cfg: std::sync::Arc::new(cfg.clone()),
             ingest,
             metrics: Default::default(),

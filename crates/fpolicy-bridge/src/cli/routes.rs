@@ -35,24 +35,44 @@ pub enum RuleMatch {
 
 #[derive(clap::Args)]
 pub struct RoutesTestArgs {
-    /// Volume-relative path, e.g. /legal/2026/contract.pdf.
+    /// Volume-relative path with a leading /, e.g. /legal/2026/contract.pdf.
+    #[arg(value_parser = volume_path)]
     file_path: String,
-    /// Operation [default: create].
+    /// Operation.
     #[arg(long, default_value = "create")]
     op: Operation,
     /// Renames: the old path.
-    #[arg(long)]
+    #[arg(long, value_parser = volume_path)]
     previous_path: Option<String>,
-    /// smb, nfsv3, nfsv4.0, nfsv4.1 [default: smb].
+    /// smb, nfsv3, nfsv4.0, nfsv4.1.
     #[arg(long, default_value = "smb")]
     protocol: String,
+    /// The event's volume name (as routes' `volumes` match it).
     #[arg(long, default_value = "unknown")]
     volume: String,
+    /// The event's SVM name (as routes' `svms` match it).
     #[arg(long, default_value = "unknown")]
     svm: String,
-    /// FILE, DIR, STREAM, SYMLINK [default: FILE].
+    /// FILE, DIR, STREAM, SYMLINK.
     #[arg(long, default_value = "FILE")]
     file_type: String,
+    /// The user: a name, a SID or a UID (SIDs and UIDs are looked up in
+    /// [identity.users] and the well-known SIDs).
+    #[arg(long)]
+    user: Option<String>,
+    /// The client's address (for filters.exclude_client_ips).
+    #[arg(long)]
+    client_ip: Option<std::net::IpAddr>,
+}
+
+fn volume_path(p: &str) -> Result<String, String> {
+    if p.starts_with('/') {
+        Ok(p.to_owned())
+    } else {
+        Err(format!(
+            "{p:?}: paths are volume-relative with a leading /, e.g. /{p}"
+        ))
+    }
 }
 
 pub fn run(common: &CommonArgs, command: RoutesCommand) -> anyhow::Result<()> {
@@ -66,8 +86,8 @@ pub fn run(common: &CommonArgs, command: RoutesCommand) -> anyhow::Result<()> {
 fn routes_test(common: &CommonArgs, args: RoutesTestArgs) -> anyhow::Result<()> {
     let cfg = load(common)?;
     cfg.validate()?;
-    let router = cfg.router()?;
-    let event = fpolicy_event::Event {
+    let rules = std::sync::Arc::new(fpolicy_bridge::ingest::IngestRules::offline(&cfg)?);
+    let mut event = fpolicy_event::Event {
         event_id: String::new(),
         operation_type: args.op,
         file_path: args.file_path,
@@ -76,14 +96,37 @@ fn routes_test(common: &CommonArgs, args: RoutesTestArgs) -> anyhow::Result<()> 
         svm_name: args.svm,
         timestamp: String::new(),
         file_size: 0,
-        client_ip: None,
+        client_ip: args.client_ip.map(|ip| ip.to_string()),
         metadata: fpolicy_event::Metadata {
             protocol: args.protocol,
             file_type: Some(args.file_type),
             ..fpolicy_event::Metadata::default()
         },
     };
-    let routing = router.route(&event);
+    if let Some(user) = &args.user {
+        use fpolicy_event::users::UserRef;
+        match UserRef::parse(user).map_err(anyhow::Error::msg)? {
+            UserRef::Sid(sid) => event.metadata.sid = Some(sid),
+            UserRef::Uid(uid) => event.metadata.uid = Some(uid),
+            UserRef::Name(_) => event.metadata.user_name = Some(user.clone()),
+        }
+    }
+    let ingestor = fpolicy_bridge::ingest::EventIngestor::new(rules.clone());
+    ingestor.resolve_user(&mut event);
+    if let Some(reason) = ingestor.dropped_by(&event) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "filtered": reason.as_str(),
+                "user_name": event.metadata.user_name,
+                "routes": [],
+                "sinks": [],
+                "also_every_event": [],
+            }))?
+        );
+        return Ok(());
+    }
+    let routing = rules.router.route(&event);
     let mut local = Vec::new();
     if cfg.sinks.jsonl.enabled {
         local.push("jsonl");
@@ -94,6 +137,7 @@ fn routes_test(common: &CommonArgs, args: RoutesTestArgs) -> anyhow::Result<()> 
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
+            "user_name": event.metadata.user_name,
             "routes": routing.routes,
             "sinks": routing.sinks,
             "default": routing.routes.is_empty(),

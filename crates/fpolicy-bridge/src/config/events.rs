@@ -76,6 +76,8 @@ impl EventsConfig {
 pub struct ScreeningConfig {
     pub deny_extensions: Vec<String>,
     pub deny_paths: Vec<String>,
+    /// Names, SIDs or UIDs whose every operation is denied.
+    pub deny_users: Vec<String>,
     pub operations: Vec<Operation>,
 }
 
@@ -83,11 +85,14 @@ impl ScreeningConfig {
     /// The compiled rules (their patterns are checked here).
     pub fn rules(&self) -> Result<ScreeningRules, ConfigError> {
         ScreeningRules::new(&self.deny_extensions, &self.deny_paths, &self.operations)
+            .and_then(|r| r.deny_users(&self.deny_users))
             .map_err(|e| ConfigError::Invalid(format!("screening: {e}")))
     }
 
     /// Whether any rule can deny (a policy with rules needs answers).
     pub fn denies_anything(&self) -> bool {
-        !self.deny_extensions.is_empty() || !self.deny_paths.is_empty()
+        !self.deny_extensions.is_empty()
+            || !self.deny_paths.is_empty()
+            || !self.deny_users.is_empty()
     }
 }

@@ -13,6 +13,7 @@
 mod admin;
 pub mod duration;
 mod events;
+mod identity;
 mod ontap;
 mod poll;
 mod server;
@@ -28,6 +29,8 @@ use serde::Deserialize;
 
 pub use admin::{AdminConfig, CloudWatchConfig, LogConfig, LogFormat};
 pub use events::{EventsConfig, ScreeningConfig};
+pub use fpolicy_event::FilterConfig;
+pub use identity::IdentityConfig;
 pub use ontap::OntapSettings;
 pub use poll::{BusinessHoursConfig, PollConfig, TriggerConfig, TriggerMode};
 pub use server::{ServerConfig, TlsConfig, TlsMode};
@@ -59,6 +62,8 @@ pub struct Config {
     pub spool: SpoolSettings,
     pub events: EventsConfig,
     pub screening: ScreeningConfig,
+    pub identity: IdentityConfig,
+    pub filters: FilterConfig,
     pub sinks: SinksConfig,
     /// Cloud sinks: `[[sink]]` tables.
     #[serde(rename = "sink")]
@@ -86,6 +91,8 @@ impl Default for Config {
             spool: SpoolSettings::default(),
             events: EventsConfig::default(),
             screening: ScreeningConfig::default(),
+            identity: IdentityConfig::default(),
+            filters: FilterConfig::default(),
             sinks: SinksConfig::default(),
             cloud_sinks: Vec::new(),
             routing: RoutingConfig::default(),
@@ -196,6 +203,8 @@ impl Config {
         self.spool.validate()?;
         self.events.validate()?;
         self.screening.rules()?;
+        self.identity.validate()?;
+        self.noise_filter()?;
         self.validate_sinks()?;
         self.ontap.validate()?;
         poll::validate_polls(&self.polls)?;
@@ -233,6 +242,7 @@ impl Config {
             ));
         }
         w.extend(self.trigger_warnings());
+        w.extend(self.identity.warnings());
         if self.spool.fsync == FsyncSetting::Never {
             w.push(
                 "spool.fsync = \"never\": events survive a process crash but not a power loss"
@@ -244,6 +254,12 @@ impl Config {
 
     pub fn screening_rules(&self) -> Result<ScreeningRules, ConfigError> {
         self.screening.rules()
+    }
+
+    /// The compiled `[filters]`.
+    pub fn noise_filter(&self) -> Result<fpolicy_event::NoiseFilter, ConfigError> {
+        fpolicy_event::NoiseFilter::new(&self.filters)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// The compiled routes. Unless `routing.default_sinks` says otherwise,

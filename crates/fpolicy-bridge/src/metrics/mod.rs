@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fpolicy_event::Operation;
+use fpolicy_event::{FilterReason, Operation};
 use fpolicy_proto::NotfType;
 
 macro_rules! labelled {
@@ -118,6 +118,48 @@ impl PollRegistry {
     }
 }
 
+/// What the ingest step did beyond writing: identity resolution, noise
+/// filters, names that had to be defaulted. Shared with the ingest rules.
+#[derive(Debug)]
+pub struct IngestMetrics {
+    pub filtered: [AtomicU64; FilterReason::ALL.len()],
+    /// Events that carry a SID or UID, by whether a name was found.
+    pub users_resolved: AtomicU64,
+    pub users_unknown: AtomicU64,
+    /// Users in the identity table now.
+    pub identity_users: AtomicU64,
+    pub identity_syncs_ok: AtomicU64,
+    pub identity_sync_errors: AtomicU64,
+    pub identity_last_sync_unix: AtomicU64,
+    /// 1 while the last refresh failed (the previous table stays in use).
+    pub identity_sync_failing: AtomicU64,
+    /// Events that went on with a default volume or SVM name after the
+    /// bounded wait for ONTAP.
+    pub names_defaulted: AtomicU64,
+}
+
+impl Default for IngestMetrics {
+    fn default() -> Self {
+        IngestMetrics {
+            filtered: counters(),
+            users_resolved: AtomicU64::new(0),
+            users_unknown: AtomicU64::new(0),
+            identity_users: AtomicU64::new(0),
+            identity_syncs_ok: AtomicU64::new(0),
+            identity_sync_errors: AtomicU64::new(0),
+            identity_last_sync_unix: AtomicU64::new(0),
+            identity_sync_failing: AtomicU64::new(0),
+            names_defaulted: AtomicU64::new(0),
+        }
+    }
+}
+
+impl IngestMetrics {
+    pub fn filtered(&self, reason: FilterReason) {
+        self.filtered[reason.index()].fetch_add(1, Relaxed);
+    }
+}
+
 /// Per-sink numbers.
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
@@ -180,6 +222,7 @@ pub struct Metrics {
     /// What /readyz answers from.
     pub readiness: Readiness,
     pub polls: PollRegistry,
+    pub ingest: Arc<IngestMetrics>,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
 }
 
@@ -218,6 +261,7 @@ impl Default for Metrics {
             buffered_bytes: AtomicU64::new(0),
             readiness: Readiness::default(),
             polls: Default::default(),
+            ingest: Arc::default(),
             sinks: Mutex::new(BTreeMap::new()),
         }
     }
@@ -338,6 +382,7 @@ impl Metrics {
         registry.register_collector(Box::new(render::Ontap(self.clone())));
         registry.register_collector(Box::new(render::Polls(self.clone())));
         registry.register_collector(Box::new(render::Sinks(self.clone())));
+        registry.register_collector(Box::new(render::Ingest(self.ingest.clone())));
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);

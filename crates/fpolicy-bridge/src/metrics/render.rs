@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use fpolicy_event::Operation;
+use fpolicy_event::{FilterReason, Operation};
 use fpolicy_proto::NotfType;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -20,8 +20,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::exemplar::Exemplar;
 
 use super::{
-    AlertSeverity, CloseReason, FSYNC_BUCKETS, Metrics, ParseError, PollMetrics, RejectReason,
-    SinkMetrics, WriteErrorKind,
+    AlertSeverity, CloseReason, FSYNC_BUCKETS, IngestMetrics, Metrics, ParseError, PollMetrics,
+    RejectReason, SinkMetrics, WriteErrorKind,
 };
 
 /// A number a sample can carry.
@@ -562,6 +562,79 @@ impl Collector for Sinks {
                 "sink",
             ),
             lag,
+        )
+    }
+}
+
+/// The ingest step: noise filters, user identity, defaulted names.
+#[derive(Debug)]
+pub struct Ingest(pub Arc<IngestMetrics>);
+
+impl Collector for Ingest {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let m = &self.0;
+        let filtered = FilterReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), load(&m.filtered[r.index()])));
+        counters_by(
+            &mut enc,
+            MetricType::Counter,
+            (
+                "fpolicy_events_filtered",
+                "Events dropped by [filters] before the spool, by reason.",
+                "reason",
+            ),
+            filtered,
+        )?;
+        counters_by(
+            &mut enc,
+            MetricType::Counter,
+            (
+                "fpolicy_identity_events",
+                "Events carrying a SID or UID, by whether a user name was found.",
+                "result",
+            ),
+            [
+                ("resolved", load(&m.users_resolved)),
+                ("unknown", load(&m.users_unknown)),
+            ],
+        )?;
+        gauge(
+            &mut enc,
+            "fpolicy_identity_users",
+            "Users in the identity table.",
+            load(&m.identity_users),
+        )?;
+        counters_by(
+            &mut enc,
+            MetricType::Counter,
+            (
+                "fpolicy_identity_syncs",
+                "Identity table refreshes, by result.",
+                "result",
+            ),
+            [
+                ("ok", load(&m.identity_syncs_ok)),
+                ("error", load(&m.identity_sync_errors)),
+            ],
+        )?;
+        gauge(
+            &mut enc,
+            "fpolicy_identity_last_sync_timestamp_seconds",
+            "When the identity table was last refreshed (Unix time; 0: never).",
+            load(&m.identity_last_sync_unix),
+        )?;
+        gauge(
+            &mut enc,
+            "fpolicy_identity_sync_failing",
+            "1 while the last identity refresh failed (the previous table stays in use).",
+            load(&m.identity_sync_failing),
+        )?;
+        counter(
+            &mut enc,
+            "fpolicy_names_defaulted",
+            "Events that went on with a default volume or SVM name after the bounded wait for ONTAP.",
+            load(&m.names_defaulted),
         )
     }
 }

@@ -457,8 +457,14 @@ impl Reader {
             generation_time: self.ctx.cfg.events.generation_time,
         };
         let mut event = normalizer.normalize(req, &self.info, received);
+        let admitted = self.ingestor.admit(&mut event);
         if self.info.engine == EngineType::Synchronous {
-            let decision = self.ingestor.screen(&mut event);
+            // A filtered request is still answered: allowed.
+            let decision = if admitted {
+                self.ingestor.screen(&mut event)
+            } else {
+                fpolicy_proto::ScreenDecision::Allow
+            };
             self.take_permit(batch, responses).await?;
             lock(&self.outstanding).insert(req.req_id, req.req_type);
             responses.push(ScreenResponse {
@@ -466,6 +472,9 @@ impl Reader {
                 req_type: req.req_type,
                 decision,
             });
+        }
+        if !admitted {
+            return Ok(());
         }
         self.ingestor.remember(&event, received);
         if let Err(e) = self.ingestor.push(&mut event, received, batch) {

@@ -33,6 +33,10 @@ pub struct State {
     /// (node, server) → state
     pub connections: BTreeMap<(String, String), String>,
     pub volumes: Vec<Value>,
+    /// `/api/protocols/cifs/local-users` records (`name`, `sid`).
+    pub cifs_local_users: Vec<Value>,
+    /// `/api/name-services/unix-users` records (`name`, `id`).
+    pub unix_users: Vec<Value>,
     /// Every mutating request, in order: "PATCH engines/x", …
     pub log: Vec<String>,
 }
@@ -44,6 +48,33 @@ pub struct FakeOntap {
     pub fail_next_engine_patch: AtomicBool,
     pub volume_lookups: AtomicU64,
     tasks: Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
+}
+
+/// One page of `recs` as ONTAP pages collections: `max_records` per
+/// page and a `_links.next` to the rest (here with a `start.index`).
+fn page(path: &str, query: &str, recs: Vec<Value>) -> (&'static str, Value) {
+    let params: Vec<(&str, &str)> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let get = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    let max: usize = get("max_records")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(usize::MAX);
+    let start: usize = get("start.index").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let end = start.saturating_add(max).min(recs.len());
+    let this: Vec<Value> = recs.get(start..end).unwrap_or_default().to_vec();
+    let mut body = json!({"records": this, "num_records": this.len()});
+    if end < recs.len() {
+        let rest: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| *k != "start.index")
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain([format!("start.index={end}")])
+            .collect();
+        body["_links"] = json!({"next": {"href": format!("{path}?{}", rest.join("&"))}});
+    }
+    ("200 OK", body)
 }
 
 fn err(status: &'static str, code: &str, message: &str) -> (&'static str, Value) {
@@ -214,16 +245,21 @@ impl FakeOntap {
             ("GET", ["api", "storage", "volumes"]) => {
                 self.volume_lookups.fetch_add(1, Relaxed);
                 let msid: Option<u64> = q.get("msid").and_then(|m| m.parse().ok());
+                let svm = q.get("svm.uuid").map(|s| decode(s));
                 let recs: Vec<Value> = st
                     .volumes
                     .iter()
                     .filter(|v| msid.is_none_or(|m| v["msid"] == m))
+                    .filter(|v| svm.as_ref().is_none_or(|s| v["svm"]["uuid"] == s.as_str()))
                     .cloned()
                     .collect();
-                (
-                    "200 OK",
-                    json!({"records": recs, "num_records": recs.len()}),
-                )
+                page(path, query, recs)
+            }
+            ("GET", ["api", "protocols", "cifs", "local-users"]) => {
+                page(path, query, st.cifs_local_users.clone())
+            }
+            ("GET", ["api", "name-services", "unix-users"]) => {
+                page(path, query, st.unix_users.clone())
             }
             (_, ["api", "protocols", "fpolicy", uuid, rest @ ..]) if *uuid == SVM_UUID => {
                 self.fpolicy(&mut st, method, rest, &q, body)
