@@ -7,20 +7,34 @@
 # emulator, in .venv-moto, installed on first use) on 127.0.0.1 for the
 # cloud sink, polling and Lambda tests: the `aws-integration` feature
 # (on with --all-features), which plain `cargo test` leaves out (the cloud
-# sink faults against a local fake endpoint run without it).
+# sink faults against a local fake endpoint run without it). Installs
+# OpenLDAP's slapd for the identity tests (`ldap-integration`, likewise).
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v xmllint >/dev/null 2>&1; then
+# Debian packages the tests use: xmllint (XSD conformance) and OpenLDAP's
+# slapd (the identity tests start their own instances on loopback ports;
+# the package's own service is kept from starting by policy-rc.d).
+need_package() { # <file that must exist> <Debian package>
+  [[ -e $1 ]] && return 0
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "test.sh: installing xmllint (Debian package libxml2-utils)"
-    apt-get update -qq && apt-get install -y -qq libxml2-utils >/dev/null
+    echo "test.sh: installing $2 (Debian package)"
+    [[ -n ${APT_UPDATED:-} ]] || { apt-get update -qq; APT_UPDATED=1; }
+    local added_policy=
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+      added_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+    [[ -z $added_policy ]] || rm -f /usr/sbin/policy-rc.d
   else
-    echo "test.sh: xmllint is missing: install Debian's libxml2-utils" >&2
+    echo "test.sh: $1 is missing: install Debian's $2" >&2
     exit 1
   fi
-fi
+}
+need_package /usr/bin/xmllint libxml2-utils
+need_package /usr/sbin/slapd slapd
 
 source .ci/python-env.sh
 echo "test.sh: moto server environment (.venv-moto; installed on first use)"

@@ -226,11 +226,12 @@ pub async fn refresh_loop(
                     rejected = report.rejected,
                     "identity table refreshed"
                 );
-                metrics.identity_users.store(table.users() as u64, Relaxed);
+                let users = table.users() as u64;
                 identities.replace(table);
                 metrics.identity_syncs_ok.fetch_add(1, Relaxed);
                 metrics.identity_sync_failing.store(0, Relaxed);
                 metrics.identity_last_sync_unix.store(now_unix(), Relaxed);
+                metrics.identity_users.store(users, Relaxed);
                 sources.refresh_interval
             }
             Err(e) => {

@@ -40,6 +40,11 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// Manage the FPolicy registration on the ONTAP cluster (REST API).
     Ontap(cli::ontap::OntapArgs),
+    /// User names for SIDs and UIDs ([identity]).
+    Identity {
+        #[command(subcommand)]
+        command: cli::identity::IdentityCommand,
+    },
     /// S3 Access Point polling.
     Poll {
         #[command(subcommand)]
@@ -64,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Query(args) => cli::query::run(&common, args),
         Command::Ontap(args) => cli::ontap::run(&common, args),
         Command::Poll { command } => cli::poll::run(&common, command),
+        Command::Identity { command } => cli::identity::run(&common, command),
         Command::Routes { command } => cli::routes::run(&common, command),
         Command::Health(args) => cli::health::run(&common, &args),
     };

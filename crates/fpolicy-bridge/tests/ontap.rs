@@ -214,3 +214,73 @@ async fn servers_disconnected_everywhere_are_pruned() {
     assert!(pruned, "the dead instance was pruned, this one kept");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ontap_local_users_name_smb_and_nfs_events() {
+    let c = cluster().await;
+    {
+        let mut st = c.fake.state.lock().unwrap();
+        st.cifs_local_users
+            .push(serde_json::json!({"name": "SVM1\\localadmin", "sid": "S-1-5-21-9-8-7-500"}));
+        // More than one page of 1,000.
+        for id in 0..1_200u32 {
+            st.unix_users
+                .push(serde_json::json!({"name": format!("unix{id}"), "id": 20_000 + id}));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ontap_config(dir.path(), &c);
+    cfg.identity
+        .users
+        .insert("20001".into(), "fixed-wins".into());
+    let mut server = TestServer::start(cfg).await;
+    // 1 CIFS + 1,200 UNIX users, the well-known SIDs and root, one fixed entry.
+    assert!(
+        eventually(20, async || server.metric("fpolicy_identity_users").await
+            >= 1_201.0)
+        .await
+    );
+    let mut client = RawClient::session(server.addr, "audit", "local-users").await;
+    for (id, user, path) in [
+        (
+            1,
+            fpolicy_proto::UserIdentity::WinSid("S-1-5-21-9-8-7-500".into()),
+            "/smb",
+        ),
+        (2, fpolicy_proto::UserIdentity::UnixUid(21_199), "/nfs"),
+        (3, fpolicy_proto::UserIdentity::UnixUid(20_001), "/fixed"),
+    ] {
+        let mut req = sample::screen_request(id, ReqType::NfsCreat, path, ProtocolVersion::V2_0);
+        req.common.user = Some(user);
+        client.send(&Message::ScreenReq(req)).await;
+    }
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 3.0)
+        .await
+    );
+    drop(client);
+    server.stop().await;
+    let names: Vec<(String, String)> = read_events(dir.path())
+        .iter()
+        .map(|e| {
+            (
+                e["file_path"].as_str().unwrap().to_owned(),
+                e["metadata"]["user_name"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("/smb".to_owned(), "localadmin".to_owned()),
+            ("/nfs".to_owned(), "unix1199".to_owned()),
+            ("/fixed".to_owned(), "fixed-wins".to_owned()),
+        ]
+    );
+}

@@ -518,3 +518,75 @@ async fn a_full_outstanding_table_waits_without_deadlock() {
     assert_eq!(report.counters.answered, 2_000);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_events_cost_no_disk_and_filtered_requests_are_still_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = sync_config(dir.path());
+    cfg.filters.drop_temp_files = true;
+    cfg.filters.exclude_paths = vec!["/scratch/**".into()];
+    // UID 1001 is the samples' user; root (0) is a well-known name.
+    cfg.filters.exclude_users = vec!["root".into()];
+    cfg.screening.deny_users = vec!["mallory".into()];
+    cfg.identity.users.insert("666".into(), "mallory".into());
+    let mut server = TestServer::start(cfg).await;
+    let mut c = RawClient::session(server.addr, "av", "filters").await;
+    let cases: [(u64, &str, u32, ScreenDecision); 5] = [
+        (1, "/docs/~$report.docx", 1001, ScreenDecision::Allow),
+        (2, "/scratch/a/b.bin", 1001, ScreenDecision::Allow),
+        (3, "/docs/by-root.txt", 0, ScreenDecision::Allow),
+        (4, "/docs/kept.txt", 1001, ScreenDecision::Allow),
+        (5, "/docs/by-mallory.txt", 666, ScreenDecision::Deny),
+    ];
+    for (id, path, uid, _) in &cases {
+        let mut req = sample::screen_request(*id, ReqType::NfsCreat, path, ProtocolVersion::V2_0);
+        req.common.user = Some(fpolicy_proto::UserIdentity::UnixUid(*uid));
+        c.send(&Message::ScreenReq(req)).await;
+    }
+    let mut answers = HashMap::new();
+    while answers.len() < cases.len() {
+        match c.recv(Duration::from_secs(5)).await {
+            Some(Message::ScreenResp(r)) => {
+                answers.insert(r.req_id, r.decision);
+            }
+            other => panic!("expected SCREEN_RESP, got {other:?}"),
+        }
+    }
+    for (id, path, _, want) in &cases {
+        assert_eq!(answers[id], *want, "{path}");
+    }
+    for (reason, n) in [
+        ("temp_file", 1.0),
+        ("path", 1.0),
+        ("user", 1.0),
+        ("client_ip", 0.0),
+    ] {
+        let got = server
+            .metric(&format!(
+                "fpolicy_events_filtered_total{{reason=\"{reason}\"}}"
+            ))
+            .await;
+        assert_eq!(got, n, "{reason}");
+    }
+    assert_eq!(
+        server
+            .metric("fpolicy_identity_events_total{result=\"resolved\"}")
+            .await,
+        2.0,
+        "root and mallory have names; 1001 is unknown here"
+    );
+    drop(c);
+    server.stop().await;
+    let events = read_events(dir.path());
+    let paths: Vec<&str> = events
+        .iter()
+        .map(|e| e["file_path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/docs/kept.txt", "/docs/by-mallory.txt"],
+        "only unfiltered events are written"
+    );
+    assert_eq!(events[1]["metadata"]["user_name"], "mallory");
+    assert_eq!(events[1]["metadata"]["screening_rule"], "user:mallory");
+}

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod health;
+pub mod identity;
 pub mod ontap;
 pub mod poll;
 pub mod query;

@@ -90,9 +90,9 @@ impl IdentityConfig {
                 "identity.page_size must be 1..=1000 and identity.max_users above 0".into(),
             );
         }
-        if self.refresh_interval < Duration::from_secs(60) || self.timeout.is_zero() {
+        if self.refresh_interval < Duration::from_secs(1) || self.timeout.is_zero() {
             return bad(
-                "identity.refresh_interval must be at least 1m and identity.timeout_secs above 0"
+                "identity.refresh_interval must be at least 1s and identity.timeout_secs above 0"
                     .into(),
             );
         }
