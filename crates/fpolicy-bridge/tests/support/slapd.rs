@@ -161,7 +161,7 @@ impl Slapd {
             let values = values.iter().map(|v| v.as_bytes().to_vec()).collect();
             (name.as_bytes().to_vec(), values)
         };
-        let base_entries: [(String, Vec<(Vec<u8>, HashSet<Vec<u8>>)>); 3] = [
+        let base_entries: [(String, Vec<Attr>); 3] = [
             (
                 BASE.into(),
                 vec![
@@ -209,7 +209,10 @@ impl Drop for Slapd {
     }
 }
 
-fn entry(u: &LdapUser) -> Vec<(Vec<u8>, HashSet<Vec<u8>>)> {
+/// An attribute and its values, as ldap3 adds them.
+type Attr = (Vec<u8>, HashSet<Vec<u8>>);
+
+fn entry(u: &LdapUser) -> Vec<Attr> {
     let one = |v: &str| HashSet::from([v.as_bytes().to_vec()]);
     let mut classes = HashSet::from([b"inetOrgPerson".to_vec(), b"user".to_vec()]);
     let mut attrs = vec![
