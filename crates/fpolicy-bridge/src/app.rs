@@ -123,8 +123,15 @@ fn report_recovery(recovery: &fpolicy_spool::Recovery, metrics: &Metrics) {
         .store(recovery.damaged_bytes(), Relaxed);
 }
 
-/// Configured names, plus ONTAP's when `[ontap]` is set up for it.
-fn name_resolver(cfg: &Config) -> anyhow::Result<Arc<dyn NameResolver>> {
+/// Configured names, plus ONTAP's when `[ontap]` is set up for it (with
+/// the configured SVM's volumes loading at once, and how long events may
+/// wait for a name).
+fn name_resolver(
+    cfg: &Config,
+) -> anyhow::Result<(
+    Arc<dyn NameResolver>,
+    Option<crate::server::names::NameWait>,
+)> {
     let volumes: std::collections::HashMap<u64, String> = cfg
         .events
         .volumes
@@ -134,12 +141,13 @@ fn name_resolver(cfg: &Config) -> anyhow::Result<Arc<dyn NameResolver>> {
     let svms: std::collections::HashMap<String, String> =
         cfg.events.svms.clone().into_iter().collect();
     if cfg.ontap.cluster_url.is_empty() || !cfg.ontap.resolve_names {
-        return Ok(Arc::new(StaticNames::new(
+        let names = StaticNames::new(
             volumes,
             svms,
             &cfg.events.default_volume,
             &cfg.events.default_svm,
-        )));
+        );
+        return Ok((Arc::new(names), None));
     }
     let client = fpolicy_ontap::OntapClient::new(&crate::ontap::endpoint(cfg)?)?;
     let (names, worker) = fpolicy_ontap::OntapNames::new(
@@ -151,7 +159,14 @@ fn name_resolver(cfg: &Config) -> anyhow::Result<Arc<dyn NameResolver>> {
         cfg.ontap.name_cache_ttl.max(Duration::from_secs(1)),
     );
     tokio::spawn(worker);
-    Ok(names)
+    if !cfg.ontap.svm.is_empty() {
+        names.prefetch_svm_named(&cfg.ontap.svm);
+    }
+    let wait = crate::server::names::NameWait {
+        done: names.subscribe(),
+        bound: cfg.ontap.name_wait,
+    };
+    Ok((names, Some(wait)))
 }
 
 /// Opens the spool (recovering it) and reports what recovery found.
@@ -423,7 +438,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
     let lock = lock_data_dir(&cfg.data_dir)?;
-    let names = name_resolver(&cfg)?;
+    let (names, name_wait) = name_resolver(&cfg)?;
     let spool = open_spool(&cfg, &metrics)?;
     let sinks = build_sinks(&cfg, &metrics).await?;
     let delivery = spawn_pipelines(&cfg, &spool, sinks, &metrics)?;
@@ -442,6 +457,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
         names,
+        name_wait,
         ingest_rules: rules,
         ingest: ingest.tx.clone(),
         back_pressure: ingest.back_pressure.clone(),

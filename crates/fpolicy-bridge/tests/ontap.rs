@@ -284,3 +284,150 @@ async fn ontap_local_users_name_smb_and_nfs_events() {
         ]
     );
 }
+
+fn screen_req_on(id: u64, vol_msid: u64, path: &str) -> Message {
+    let mut req = sample::screen_request(id, ReqType::NfsCreat, path, ProtocolVersion::V2_0);
+    req.common.vol_msid = vol_msid;
+    Message::ScreenReq(req)
+}
+
+fn volume(name: &str, msid: u64) -> serde_json::Value {
+    serde_json::json!({"name": name, "uuid": format!("uuid-{msid}"), "msid": msid, "svm": {"name": SVM_NAME, "uuid": SVM_UUID}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_event_after_start_and_of_a_new_volume_carry_real_names() {
+    let c = cluster().await;
+    {
+        let mut st = c.fake.state.lock().unwrap();
+        st.volumes.push(volume("vol_legal", 2_157_093_236));
+        // More than one page of volumes.
+        for i in 0..1_100u64 {
+            st.volumes.push(volume(&format!("vol{i}"), 10_000 + i));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ontap_config(dir.path(), &c);
+    // No SVM loaded at start: the NEGO_REQ's SVM is loaded before the answer.
+    cfg.ontap.svm = "not-this-one".into();
+    let mut server = TestServer::start(cfg).await;
+    let mut client = RawClient::session(server.addr, "audit", "first").await;
+    client
+        .send(&screen_req_on(1, 2_157_093_236, "/first"))
+        .await;
+    client.send(&screen_req_on(2, 11_099, "/last-page")).await;
+    // A volume created while running: named in its first event.
+    c.fake
+        .state
+        .lock()
+        .unwrap()
+        .volumes
+        .push(volume("vol_new", 777));
+    client.send(&screen_req_on(3, 777, "/new")).await;
+    // A volume ONTAP does not know: the default, counted.
+    client.send(&screen_req_on(4, 888, "/unknown")).await;
+    client
+        .send(&screen_req_on(5, 2_157_093_236, "/after"))
+        .await;
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 5.0)
+        .await
+    );
+    assert_eq!(server.metric("fpolicy_names_defaulted_total").await, 1.0);
+    drop(client);
+    server.stop().await;
+    let got: Vec<(String, String, String)> = read_events(dir.path())
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_owned();
+            (s("file_path"), s("volume_name"), s("svm_name"))
+        })
+        .collect();
+    let want = [
+        ("/first", "vol_legal"),
+        ("/last-page", "vol1099"),
+        ("/new", "vol_new"),
+        ("/unknown", "unknown"),
+        ("/after", "vol_legal"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(p, v)| (p.to_string(), v.to_string(), SVM_NAME.to_owned()))
+        .collect();
+    assert_eq!(got, want, "names from the first event, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_ontap_delays_events_at_most_the_bound() {
+    let c = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ontap_config(dir.path(), &c);
+    // Nothing listens there.
+    cfg.ontap.cluster_url = format!("https://localhost:{}", free_port());
+    cfg.ontap.name_wait = Duration::from_secs(1);
+    cfg.identity.ontap_local_users = false;
+    let mut server = TestServer::start(cfg).await;
+    let started = std::time::Instant::now();
+    let mut client = RawClient::session(server.addr, "audit", "unreachable").await;
+    for (id, msid) in [(1, 1), (2, 2), (3, 1)] {
+        client
+            .send(&screen_req_on(id, msid, &format!("/{id}")))
+            .await;
+    }
+    assert!(
+        eventually(10, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 3.0)
+        .await
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "held at most the bound: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.metric("fpolicy_names_defaulted_total").await, 3.0);
+    drop(client);
+    server.stop().await;
+    assert!(
+        read_events(dir.path())
+            .iter()
+            .all(|e| e["volume_name"] == "unknown" && e["svm_name"] == "unknown")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_nodes_first_notifications_carry_real_names() {
+    let c = cluster().await;
+    c.fake
+        .state
+        .lock()
+        .unwrap()
+        .volumes
+        .push(volume("vol_legal", 2_157_093_236));
+    c.fake.notify_on_connect.store(true, Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ontap_config(dir.path(), &c);
+    cfg.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    cfg.ontap.register_on_start = true;
+    cfg.ontap.advertise_address = "127.0.0.1".into();
+    let mut server = TestServer::start(cfg).await;
+    // Both nodes connect and each sends its first notification at once.
+    assert!(
+        eventually(20, async || server
+            .metric("fpolicy_sink_delivered_total{sink=\"jsonl\"}")
+            .await
+            == 2.0)
+        .await
+    );
+    server.stop().await;
+    let events = read_events(dir.path());
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(e["volume_name"], "vol_legal", "{e}");
+        assert_eq!(e["svm_name"], SVM_NAME, "{e}");
+    }
+}

@@ -28,7 +28,7 @@ pub mod users;
 pub use coalesce::{CoalesceConfig, CoalesceStats, Coalescer, Emitted};
 pub use event::{Event, Metadata, Operation};
 pub use filter::{FilterConfig, FilterReason, NoiseFilter};
-pub use names::{NameResolver, StaticNames};
+pub use names::{NameResolver, NameState, StaticNames};
 pub use normalize::{EngineType, GenerationTimeUnit, Normalizer, SessionInfo};
 pub use record::RecordView;
 pub use route::{RouteConfig, Router, Routing};

@@ -3,6 +3,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Whether a name is known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameState {
+    Known,
+    /// A lookup is on its way: worth a short wait.
+    Pending,
+    /// Not known and not being looked up (not found, or the lookup failed
+    /// recently): the default name.
+    Unknown,
+}
+
 /// Resolves the names the wire does not carry. Implementations must answer
 /// from memory (a cache): normalization runs on the session's hot path.
 pub trait NameResolver: Send + Sync {
@@ -10,6 +21,16 @@ pub trait NameResolver: Send + Sync {
     fn svm_name(&self, svm_uuid: &str) -> Arc<str>;
     /// A VOL_NOTFICATION arrived for this volume: forget what is cached.
     fn invalidate_volume(&self, _svm_uuid: &str, _vol_msid: u64) {}
+    /// Whether the volume's name is known; asking starts a lookup when it
+    /// is not.
+    fn volume_state(&self, _svm_uuid: &str, _vol_msid: u64) -> NameState {
+        NameState::Known
+    }
+    /// Whether the SVM (its name and its volumes) is loaded; asking starts
+    /// the load when it is not.
+    fn svm_state(&self, _svm_uuid: &str) -> NameState {
+        NameState::Known
+    }
 }
 
 /// Names from configuration: VolMsid → name and SVM UUID → name maps with

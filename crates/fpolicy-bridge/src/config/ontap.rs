@@ -72,6 +72,11 @@ pub struct OntapSettings {
     pub resolve_names: bool,
     #[serde(rename = "name_cache_ttl_secs", deserialize_with = "duration::any")]
     pub name_cache_ttl: Duration,
+    /// How long an event of a volume (or a session of an SVM) not yet
+    /// known waits for ONTAP's answer before going on with the default
+    /// name; outside the socket reader.
+    #[serde(rename = "name_wait_secs", deserialize_with = "duration::any")]
+    pub name_wait: Duration,
 }
 
 impl Default for OntapSettings {
@@ -115,6 +120,7 @@ impl Default for OntapSettings {
             prune_disconnected: Duration::ZERO,
             resolve_names: true,
             name_cache_ttl: Duration::from_secs(3600),
+            name_wait: Duration::from_secs(2),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fpolicy_event::NameState;
 use fpolicy_proto::{Encoder, Handshake, Message, ProtocolVersion, decode_payload};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -53,6 +54,7 @@ where
         crate::limited!(HANDSHAKE_REJECTED, warn, %peer, policy = %hs.policy_name, max = srv.max_connections, "every established-session slot is taken (server.max_connections); connection closed");
         return Err(CloseReason::TooManySessions);
     }
+    wait_for_svm_names(ctx, &hs.vs_uuid).await;
     let mut encoder = Encoder::new(true);
     let mut out = Vec::with_capacity(4096);
     encoder.encode(&Message::NegoResp(hs.accept(version)), &mut out);
@@ -66,6 +68,18 @@ where
         version,
         encoder,
     })
+}
+
+/// A session of an SVM whose volumes are not loaded yet: the load starts
+/// now and the answer waits for it (bounded), so the first SCREEN_REQ
+/// finds its names.
+async fn wait_for_svm_names(ctx: &ServerContext, svm_uuid: &str) {
+    let Some(wait) = &ctx.name_wait else { return };
+    let pending = || ctx.names.svm_state(svm_uuid) == NameState::Pending;
+    if pending() {
+        let deadline = tokio::time::Instant::now() + wait.bound;
+        wait.until(deadline, pending).await;
+    }
 }
 
 async fn read_nego_req<R: AsyncRead + Unpin>(

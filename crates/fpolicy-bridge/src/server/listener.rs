@@ -29,6 +29,8 @@ pub struct ServerContext {
     pub cfg: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub names: Arc<dyn NameResolver>,
+    /// With ONTAP names: how to wait (bounded) for a lookup.
+    pub name_wait: Option<crate::server::names::NameWait>,
     /// Screening, routing and HYBRID bookkeeping, shared with the pollers.
     pub ingest_rules: Arc<IngestRules>,
     pub ingest: mpsc::Sender<IngestBatch>,

@@ -6,6 +6,7 @@
 mod connection;
 mod handshake;
 mod listener;
+pub mod names;
 mod session;
 pub mod tls;
 mod writer;

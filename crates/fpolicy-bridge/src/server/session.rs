@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fpolicy_event::normalize::EngineType;
-use fpolicy_event::{Normalizer, SessionInfo};
+use fpolicy_event::{NameState, Normalizer, SessionInfo};
 use fpolicy_proto::{
     Alert, FrameError, Message, MessageError, RequestStatus, ScreenCancel, ScreenRequest,
     ScreenResponse, Severity, StatusQuery, decode_payload,
@@ -27,6 +27,7 @@ use crate::server::ServerContext;
 use crate::server::connection::{Connection, Next};
 use crate::server::handshake::{Established, handshake};
 use crate::server::listener::Admission;
+use crate::server::names::{Held, HeldRequest};
 use crate::server::writer::{Outstanding, SessionWriter, lock};
 
 static MALFORMED: LogLimit = LogLimit::new(Duration::from_secs(10));
@@ -100,6 +101,7 @@ where
     );
     let reader = Reader {
         ingestor: EventIngestor::new(ctx.ingest_rules.clone()),
+        held: Held::default(),
         info: SessionInfo {
             svm_uuid: hs.vs_uuid.clone(),
             policy_name: hs.policy_name.clone(),
@@ -181,9 +183,21 @@ struct ReadState {
     budget: Option<FrameBudget>,
 }
 
+/// What woke the reader.
+enum Wake {
+    /// Bytes arrived.
+    Bytes,
+    /// A shutdown began: drain.
+    Stop,
+    /// Held notifications may go on (names arrived or the wait is over).
+    Names,
+}
+
 struct Reader {
     ctx: Arc<ServerContext>,
     ingestor: EventIngestor,
+    /// Notifications waiting (bounded) for their volume's name.
+    held: Held,
     info: SessionInfo,
     outstanding: Outstanding,
     permits: Arc<Semaphore>,
@@ -204,20 +218,77 @@ impl Reader {
             budget: None,
         };
         loop {
-            // Every whole frame in the buffer, then one batch to the spool.
+            // Every whole frame in the buffer and what may leave the held
+            // queue, then one batch to the spool.
             let mut batch = IngestBatch::default();
             let mut responses = Vec::new();
             let taken = self
                 .take_buffered(conn, &mut st, &mut batch, &mut responses)
                 .await;
-            if let Err(reason) = taken.and(self.flush(&mut batch, &mut responses).await) {
+            let released = self.release_held(false, &mut batch, &mut responses).await;
+            let flushed = self.flush(&mut batch, &mut responses).await;
+            if let Err(reason) = taken.and(released).and(flushed) {
+                self.finish_held().await;
                 return reason;
             }
             match self.wait_for_bytes(conn, &mut st, &mut shutdown).await {
-                Ok(true) => st.received = now_nanos(),
-                Ok(false) => {}
-                Err(reason) => return reason,
+                Ok(Wake::Bytes) => st.received = now_nanos(),
+                Ok(Wake::Stop | Wake::Names) => {}
+                Err(reason) => {
+                    self.finish_held().await;
+                    return reason;
+                }
             }
+        }
+    }
+
+    /// Held notifications whose volume is named now, or whose wait is over
+    /// (`all`: every one, as the session ends), in order.
+    async fn release_held(
+        &mut self,
+        all: bool,
+        batch: &mut IngestBatch,
+        responses: &mut Vec<ScreenResponse>,
+    ) -> Result<(), CloseReason> {
+        while let Some(front) = self.held.front() {
+            let pending = self.volume_state(&front.req) == NameState::Pending;
+            if pending && !all && tokio::time::Instant::now() < front.until {
+                break;
+            }
+            let h = self.held.pop().expect("front exists");
+            self.ingest_screen_req(&h.req, h.received, batch, responses)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The session ends: what is held goes to the spool with the names
+    /// known now (ONTAP already counts asynchronous notifications as sent).
+    async fn finish_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let (mut batch, mut responses) = (IngestBatch::default(), Vec::new());
+        let _ = self.release_held(true, &mut batch, &mut responses).await;
+        let _ = self.flush(&mut batch, &mut responses).await;
+    }
+
+    fn volume_state(&self, req: &ScreenRequest) -> NameState {
+        self.ctx
+            .names
+            .volume_state(&self.info.svm_uuid, req.common.vol_msid)
+    }
+
+    /// Until the front held notification may go on (none held: never).
+    async fn names_ready(&self) {
+        match (&self.ctx.name_wait, self.held.front()) {
+            (Some(wait), Some(front)) => {
+                wait.until(front.until, || {
+                    self.volume_state(&front.req) == NameState::Pending
+                })
+                .await
+            }
+            _ => std::future::pending().await,
         }
     }
 
@@ -232,6 +303,10 @@ impl Reader {
     ) -> Result<(), CloseReason> {
         let max = self.ctx.cfg.server.max_frame_bytes;
         loop {
+            if self.held.is_full() {
+                // Bounded: the rest stays in the buffer until names arrive.
+                return Ok(());
+            }
             let consumed = match conn.next(max) {
                 Ok(Next::Frame { payload, consumed }) => {
                     self.handle(payload, st.received, batch, responses).await?;
@@ -288,7 +363,7 @@ impl Reader {
         conn: &mut Connection<R>,
         st: &mut ReadState,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<bool, CloseReason> {
+    ) -> Result<Wake, CloseReason> {
         // On shutdown, take in what ONTAP has already sent (it counts
         // asynchronous notifications as delivered once written), until the
         // socket is quiet or the grace is over.
@@ -308,8 +383,10 @@ impl Reader {
                 let _ = shutdown.changed().await;
             }
         };
+        let reading = !self.held.is_full();
         tokio::select! {
-            r = tokio::time::timeout(wait, conn.read_more()) => match r {
+            () = self.names_ready(), if !self.held.is_empty() => Ok(Wake::Names),
+            r = tokio::time::timeout(wait, conn.read_more()), if reading => match r {
                 Err(_) if draining => Err(CloseReason::Shutdown),
                 Err(_) => Err(self.timed_out(conn.buffered())),
                 Ok(Ok(0)) => {
@@ -319,13 +396,13 @@ impl Reader {
                     }
                     Err(CloseReason::PeerClosed)
                 }
-                Ok(Ok(_)) => Ok(true),
+                Ok(Ok(_)) => Ok(Wake::Bytes),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "read failed");
                     Err(CloseReason::IoError)
                 }
             },
-            () = stop => Ok(false),
+            () = stop => Ok(Wake::Stop),
         }
     }
 
@@ -416,7 +493,7 @@ impl Reader {
             m.parse_error(ParseError::ContentLenMismatch);
         }
         match decoded.message {
-            Message::ScreenReq(req) => self.screen_req(&req, received, batch, responses).await?,
+            Message::ScreenReq(req) => self.screen_req(req, received, batch, responses).await?,
             Message::KeepAlive => {}
             Message::StatusQueryReq(q) => self.status_query(q).await?,
             Message::ScreenCancel(c) => self.cancel(&c),
@@ -443,15 +520,46 @@ impl Reader {
         Ok(())
     }
 
-    /// A notification: the event, and for synchronous engines the answer
-    /// to send once it is durable.
+    /// A notification: held while its volume's name is on its way (and
+    /// behind others held), else ingested at once.
     async fn screen_req(
+        &mut self,
+        req: ScreenRequest,
+        received: i64,
+        batch: &mut IngestBatch,
+        responses: &mut Vec<ScreenResponse>,
+    ) -> Result<(), CloseReason> {
+        if let Some(wait) = &self.ctx.name_wait
+            && (!self.held.is_empty() || self.volume_state(&req) == NameState::Pending)
+        {
+            let until = tokio::time::Instant::now() + wait.bound;
+            self.held.push(HeldRequest {
+                req,
+                received,
+                until,
+            });
+            return Ok(());
+        }
+        self.ingest_screen_req(&req, received, batch, responses)
+            .await
+    }
+
+    /// The event, and for synchronous engines the answer to send once it
+    /// is durable.
+    async fn ingest_screen_req(
         &mut self,
         req: &ScreenRequest,
         received: i64,
         batch: &mut IngestBatch,
         responses: &mut Vec<ScreenResponse>,
     ) -> Result<(), CloseReason> {
+        if self.ctx.name_wait.is_some() && self.volume_state(req) != NameState::Known {
+            self.ctx
+                .metrics
+                .ingest
+                .names_defaulted
+                .fetch_add(1, Relaxed);
+        }
         let normalizer = Normalizer {
             names: &*self.ctx.names,
             generation_time: self.ctx.cfg.events.generation_time,
@@ -506,11 +614,12 @@ impl Reader {
 
     async fn status_query(&self, q: StatusQuery) -> Result<(), CloseReason> {
         self.ctx.metrics.status_queries.fetch_add(1, Relaxed);
-        let status = if lock(&self.outstanding).contains_key(&q.req_id) {
-            RequestStatus::Working
-        } else {
-            RequestStatus::Lost
-        };
+        let status =
+            if lock(&self.outstanding).contains_key(&q.req_id) || self.held.contains(q.req_id) {
+                RequestStatus::Working
+            } else {
+                RequestStatus::Lost
+            };
         self.frames
             .send(Message::StatusQueryResp(q.answer(status)))
             .await

@@ -47,6 +47,9 @@ pub struct FakeOntap {
     /// Fail the next engine PATCH with a server error.
     pub fail_next_engine_patch: AtomicBool,
     pub volume_lookups: AtomicU64,
+    /// Each node sends one notification (a create of `/<node>/first` on
+    /// the sample volume) as soon as its session is established.
+    pub notify_on_connect: AtomicBool,
     tasks: Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>,
 }
 
@@ -550,6 +553,18 @@ impl FakeOntap {
                 enc.encode(&Message::NegoReq(hs), &mut out);
                 if stream.write_all(&out).await.is_ok() && read_nego_resp(&mut stream).await {
                     set("connected");
+                    if self.notify_on_connect.load(Relaxed) {
+                        let path = format!("/{}/first", key.0);
+                        let req = sample::screen_request(
+                            1,
+                            fpolicy_proto::ReqType::NfsCreat,
+                            &path,
+                            fpolicy_proto::ProtocolVersion::V2_0,
+                        );
+                        out.clear();
+                        enc.encode(&Message::ScreenReq(req), &mut out);
+                        let _ = stream.write_all(&out).await;
+                    }
                     loop {
                         out.clear();
                         enc.encode(&Message::KeepAlive, &mut out);
