@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of `fpolicy-bridge serve` with fpolicy-sim on the same machine
 # (results and the machine they came from: docs/benchmarks.md).
-#   scripts/bench-serve.sh [async|sync|rss|reopen|all]
+#   scripts/bench-serve.sh [async|identity|sync|rss|reopen|all]
 # BENCH_SECS shortens the 60 s / 30 s runs for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,36 @@ bench_async() {
   sent=$(field "$work/async.json" 'r["sent"]')
   lines=$(cat "$work"/async/events/*.jsonl | wc -l)
   echo "async: sent $sent in ${secs}s = $(field "$work/async.json" 'round(r["rate_per_sec"])')/s, JSONL lines $lines (exact: $([ "$sent" = "$lines" ] && echo yes || echo NO))"
+}
+
+# Asynchronous again, with user identity and noise filters on: a table of
+# 300,000 users (fixed entries, the same table a directory sync builds;
+# fpolicy-sim's SMB SID and NFS UIDs among them) and every filter kind.
+bench_identity() {
+  python3 - "$work/identity.toml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write('[filters]\ndrop_temp_files = true\nexclude_paths = ["/scratch/**"]\n')
+    f.write('exclude_users = ["svc_backup"]\nexclude_client_ips = ["10.99.0.0/16"]\n')
+    f.write('[identity.users]\n')
+    f.write('"S-1-5-21-3623811015-3361044348-30300820-1013" = "alice"\n')
+    for uid in range(1000, 1007):
+        f.write(f'"{uid}" = "nfs{uid}"\n')
+    for i in range(300_000 - 8):
+        f.write(f'"S-1-5-21-1004336348-1177238915-682003330-{10_000 + i}" = "user{i:06}"\n')
+PY
+  start "$work/identity" --config "$work/identity.toml" --write-complete-delay 0
+  local users; users=$(metric fpolicy_identity_users)
+  "$sim" run --server 127.0.0.1:$port --nodes 4 --duration "${secs}s" --json > "$work/identity.json"
+  local resolved filtered hwm
+  resolved=$(metric 'fpolicy_identity_events_total{result="resolved"}')
+  filtered=$(curl -s 127.0.0.1:$admin/metrics | awk '/^fpolicy_events_filtered_total/ {s += $2} END {print s + 0}')
+  hwm=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+  stop
+  local sent lines
+  sent=$(field "$work/identity.json" 'r["sent"]')
+  lines=$(cat "$work"/identity/events/*.jsonl | wc -l)
+  echo "async with identity ($users users) and filters: sent $sent in ${secs}s = $(field "$work/identity.json" 'round(r["rate_per_sec"])')/s, named $resolved, filtered $filtered, JSONL lines $lines (exact: $([ "$sent" = "$((lines + filtered))" ] && echo yes || echo NO)), peak RSS $((hwm / 1024)) MiB"
 }
 
 bench_sync() {
@@ -76,7 +106,7 @@ bench_reopen() {
 }
 
 case $which in
-  async) bench_async ;; sync) bench_sync ;; rss) bench_rss ;; reopen) bench_reopen ;;
-  all) bench_async; bench_sync; bench_rss; bench_reopen ;;
+  async) bench_async ;; identity) bench_identity ;; sync) bench_sync ;; rss) bench_rss ;; reopen) bench_reopen ;;
+  all) bench_async; bench_identity; bench_sync; bench_rss; bench_reopen ;;
   *) echo "usage: $0 [async|sync|rss|reopen|all]"; exit 2 ;;
 esac
