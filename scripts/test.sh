@@ -35,6 +35,7 @@ need_package() { # <file that must exist> <Debian package>
 }
 need_package /usr/bin/xmllint libxml2-utils
 need_package /usr/sbin/slapd slapd
+need_package /usr/sbin/nats-server nats-server
 
 source .ci/python-env.sh
 echo "test.sh: moto server environment (.venv-moto; installed on first use)"

@@ -60,6 +60,24 @@ enum Command {
     Health(cli::health::HealthArgs),
 }
 
+/// The error and its causes, each once: an error whose message already
+/// quotes its cause (`cannot read F: No such file or directory (os error
+/// 2)`) does not get the cause repeated after it.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn main() -> std::process::ExitCode {
     let Cli { common, command } = Cli::parse();
     let result = match command {
@@ -76,7 +94,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fpolicy-bridge: {e:#}");
+            eprintln!("fpolicy-bridge: {}", describe(&e));
             let code = e.downcast_ref::<cli::Exit>().map_or(1, |x| x.code);
             std::process::ExitCode::from(code)
         }

@@ -238,6 +238,13 @@ impl Pipeline {
         }
     }
 
+    fn down_reason(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.metrics
+            .down_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Waits until the sink's destination answers its check, or shutdown.
     fn wait_until_usable(&mut self, name: &str) -> bool {
         let mut backoff = Backoff::new(MIN_BACKOFF * 10, MAX_BACKOFF);
@@ -245,10 +252,15 @@ impl Pipeline {
             match self.sink.check() {
                 Ok(()) => {
                     self.metrics.up.store(1, Relaxed);
+                    if self.metrics.spool_read_failing.load(Relaxed) == 0 {
+                        *self.down_reason() = None;
+                    }
                     return true;
                 }
                 Err(e) => {
                     self.metrics.up.store(0, Relaxed);
+                    // /readyz says why, as the log does.
+                    *self.down_reason() = Some(e.to_string());
                     self.metrics.errors.fetch_add(1, Relaxed);
                     tracing::error!(sink = %name, error = %e, retry_in_ms = backoff.current().as_millis() as u64, "sink destination is not usable (missing, access denied or unreachable); events wait in the spool");
                     if self.sleep_bounded(backoff.next_delay()) {

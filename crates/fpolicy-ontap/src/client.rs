@@ -132,7 +132,7 @@ impl OntapClient {
                 .http
                 .request(req)
                 .await
-                .map_err(|e| transport(format!("{e:?}")))?;
+                .map_err(|e| transport(connect_error(&self.base, &e)))?;
             let status = resp.status();
             let bytes = resp
                 .into_body()
@@ -226,6 +226,44 @@ impl OntapClient {
             other => other.map(|_| ()),
         }
     }
+}
+
+/// What went wrong reaching the cluster, in words, with what to check
+/// (the HTTP client's own error is a nested debug structure).
+fn connect_error(base: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = Vec::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let what = match io.kind() {
+                K::ConnectionRefused => "connection refused",
+                K::TimedOut => "connection timed out",
+                K::HostUnreachable | K::NetworkUnreachable => "no route to the host",
+                _ => "",
+            };
+            if !what.is_empty() {
+                return format!(
+                    "cannot connect to {base}: {what}; check ontap.cluster_url (the cluster management address), that it is reachable from here, and that HTTPS (443) is allowed"
+                );
+            }
+        }
+        let text = c.to_string();
+        if !chain.iter().any(|t: &String| t.contains(&text)) {
+            chain.push(text);
+        }
+        cause = c.source();
+    }
+    let detail = chain.join(": ");
+    let hint = if detail.contains("certificate") || detail.contains("tls") || detail.contains("TLS")
+    {
+        "; check ontap.ca_bundle (the CA that issued the cluster certificate)"
+    } else if detail.contains("dns") || detail.contains("resolve") || detail.contains("lookup") {
+        "; check the host name in ontap.cluster_url"
+    } else {
+        ""
+    };
+    format!("cannot reach {base}: {detail}{hint}")
 }
 
 /// Percent-encodes a path segment or query value.

@@ -40,8 +40,15 @@ pub fn run(common: &CommonArgs, args: QueryArgs) -> anyhow::Result<()> {
     anyhow::ensure!(q.from < q.to, "--from must be before --to");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let stats = query::run(&cfg.jsonl_dir(), &q, &mut out)
-        .with_context(|| format!("cannot read {}", cfg.jsonl_dir().display()))?;
+    let dir = cfg.jsonl_dir();
+    if !dir.exists() {
+        anyhow::bail!(
+            "no JSON Lines files at {}: they are written by serve while [sinks.jsonl] is enabled (the default; serve --sink stdout turns them off), under --data-dir or sinks.jsonl.dir",
+            dir.display()
+        );
+    }
+    let stats =
+        query::run(&dir, &q, &mut out).with_context(|| format!("cannot read {}", dir.display()))?;
     out.flush()?;
     if stats.skipped > 0 {
         eprintln!("fpolicy-bridge: skipped {} unreadable lines", stats.skipped);

@@ -78,6 +78,12 @@ pub fn run(common: &CommonArgs, args: ServeArgs) -> anyhow::Result<()> {
     });
     cfg.validate()?;
     init_logging(&cfg);
+    if args.sink.is_some() {
+        tracing::info!(
+            data_dir = %cfg.data_dir.display(),
+            "--sink stdout: no JSON Lines files, but events are still spooled in data_dir; a later serve with JSON Lines on writes them to the audit files too (give --data-dir a scratch directory to keep a demo apart)"
+        );
+    }
     rt.block_on(async {
         let running = app::start(cfg).await?;
         let stop = running.shutdown_handle();

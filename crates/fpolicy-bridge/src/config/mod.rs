@@ -133,6 +133,40 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     })
 }
 
+/// For "unknown field `listen_adr`, expected one of `listen`, …": the
+/// closest expected name, when it is close (a typo, not another key).
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected one of ").map_or(rest, |(_, e)| e);
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|candidate| (edit_distance(unknown, candidate), candidate))
+        .min()?;
+    let close = best.0 <= 2 || best.0 * 3 <= unknown.len();
+    close.then(|| format!("\ndid you mean `{}`?", best.1))
+}
+
+/// Levenshtein distance (names are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Command-line values that override the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -148,12 +182,16 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| {
             let key = e.span().and_then(|span| key_at(text, span.start));
+            let mut message = match key {
+                Some(key) => format!("{key}: {e}"),
+                None => e.to_string(),
+            };
+            if let Some(hint) = did_you_mean(e.message()) {
+                message.push_str(&hint);
+            }
             ConfigError::Parse {
                 path: path.to_owned(),
-                message: match key {
-                    Some(key) => format!("{key}: {e}"),
-                    None => e.to_string(),
-                },
+                message,
             }
         })
     }
@@ -345,6 +383,11 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let e = Config::parse("[server]\nlisten_addr = \"x\"\n", Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains("listen_addr"), "{e}");
+        assert!(e.to_string().contains("did you mean `listen`?"), "{e}");
+        let e = Config::parse("[spool]\nfsycn = \"always\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("did you mean `fsync`?"), "{e}");
+        let e = Config::parse("[spool]\ncolour = 1\n", Path::new("c.toml")).unwrap_err();
+        assert!(!e.to_string().contains("did you mean"), "{e}");
         assert!(Config::parse("datadir = \"x\"", Path::new("c.toml")).is_err());
     }
 

@@ -1,13 +1,14 @@
 //! `[sinks.*]` (the built-in JSON Lines and stdout sinks), `[[sink]]` (one
-//! table per cloud sink, a tagged enum: a new sink type is one variant and
-//! one module under `sink/`), and `[routing]`.
+//! table per routed sink: SQS, EventBridge, NATS JetStream; a tagged enum,
+//! so a new sink type is one variant and one module under `sink/`), and
+//! `[routing]`.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::sink::{EventBridgeSinkConfig, Sink, SqsSinkConfig};
+use crate::sink::{EventBridgeSinkConfig, NatsSinkConfig, Sink, SqsSinkConfig};
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +47,7 @@ pub struct StdoutConfig {
 pub enum CloudSinkConfig {
     Sqs(SqsSinkConfig),
     Eventbridge(EventBridgeSinkConfig),
+    Nats(NatsSinkConfig),
 }
 
 impl CloudSinkConfig {
@@ -53,6 +55,7 @@ impl CloudSinkConfig {
         match self {
             CloudSinkConfig::Sqs(c) => &c.name,
             CloudSinkConfig::Eventbridge(c) => &c.name,
+            CloudSinkConfig::Nats(c) => &c.name,
         }
     }
 
@@ -61,6 +64,7 @@ impl CloudSinkConfig {
         match self {
             CloudSinkConfig::Sqs(c) => c.max_events_per_sec,
             CloudSinkConfig::Eventbridge(c) => c.max_events_per_sec,
+            CloudSinkConfig::Nats(c) => c.max_events_per_sec,
         }
     }
 
@@ -69,6 +73,7 @@ impl CloudSinkConfig {
         match self {
             CloudSinkConfig::Sqs(c) => c.validate(),
             CloudSinkConfig::Eventbridge(c) => c.validate(),
+            CloudSinkConfig::Nats(c) => c.validate(),
         }
         .map_err(ConfigError::Invalid)
     }
@@ -78,6 +83,7 @@ impl CloudSinkConfig {
         match self {
             CloudSinkConfig::Sqs(c) => Box::new(c.build().await),
             CloudSinkConfig::Eventbridge(c) => Box::new(c.build().await),
+            CloudSinkConfig::Nats(c) => Box::new(c.build().await),
         }
     }
 }

@@ -6,6 +6,7 @@ mod aws;
 mod dead_letter;
 mod eventbridge;
 mod jsonl;
+pub mod nats;
 mod sqs;
 mod stdout;
 
@@ -13,6 +14,7 @@ pub use aws::aws_config;
 pub use dead_letter::DeadLetters;
 pub use eventbridge::{EventBridgeSink, EventBridgeSinkConfig};
 pub use jsonl::{JsonlSink, jsonl_file_name};
+pub use nats::{NatsSink, NatsSinkConfig};
 pub use sqs::{SqsSink, SqsSinkConfig};
 pub use stdout::StdoutSink;
 

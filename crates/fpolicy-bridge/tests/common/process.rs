@@ -36,6 +36,18 @@ pub fn spawn_with_data(
     args: &[&str],
     stdout: Stdio,
 ) -> Proc {
+    spawn_with_env(dir, data_dir, extra_toml, args, stdout, &[])
+}
+
+/// Like [`spawn_with_data`], with environment variables for the server.
+pub fn spawn_with_env(
+    dir: &Path,
+    data_dir: &Path,
+    extra_toml: &str,
+    args: &[&str],
+    stdout: Stdio,
+    env: &[(&str, &str)],
+) -> Proc {
     let addr = free_port();
     let admin = free_port();
     let cfg = dir.join("config.toml");
@@ -51,6 +63,7 @@ pub fn spawn_with_data(
             &admin.to_string(),
         ])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(stdout)
         .stderr(std::fs::File::create(dir.join(format!("stderr-{}.log", addr.port()))).unwrap())
         .spawn()

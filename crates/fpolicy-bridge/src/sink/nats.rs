@@ -1,0 +1,536 @@
+//! NATS JetStream: every event published to a subject made from its names
+//! (`fpolicy.{svm}.{volume}.{operation}` by default) with the header
+//! `Nats-Msg-Id` = `event_id`, so a resend after a crash or a lost
+//! acknowledgement is dropped by the server inside the stream's duplicate
+//! window. An event counts as delivered only when its PubAck arrives.
+//!
+//! Failures: a server down → the client reconnects to another; no quorum,
+//! a full stream, a timeout → retried with the shared backoff (the spool
+//! holds the events); a message larger than the server's `max_payload` or
+//! a subject no stream covers → dead letter.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, stream::StorageType};
+use bytes::Bytes;
+use fpolicy_event::Emitted;
+use serde::Deserialize;
+
+use super::aws::LocalRuntime;
+use super::{Delivered, EntryFailure, Sink, SinkError};
+use crate::config::duration;
+
+/// Placeholders a subject template may use.
+pub const PLACEHOLDERS: [&str; 5] = ["svm", "volume", "operation", "protocol", "route"];
+
+/// One `[[sink]]` with `type = "nats"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSinkConfig {
+    pub name: String,
+    /// `nats://host:4222` or `tls://host:4222`; the client moves between them.
+    pub servers: Vec<String>,
+    /// Tokens separated by `.`; `{svm}`, `{volume}`, `{operation}`,
+    /// `{protocol}`, `{route}` are replaced by the event's, escaped.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Create the stream when it does not exist (else it must exist and
+    /// cover the subject).
+    #[serde(default)]
+    pub create_stream: bool,
+    /// For a created stream: copies kept (a cluster of 3 wants 3).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// For a created stream: how long messages are kept (0 = unlimited).
+    #[serde(default = "default_max_age", deserialize_with = "duration::any")]
+    pub max_age: Duration,
+    /// For a created stream: how long the server drops a repeated id.
+    #[serde(
+        default = "default_duplicate_window",
+        deserialize_with = "duration::any"
+    )]
+    pub duplicate_window: Duration,
+    /// Published, not yet acknowledged.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default)]
+    pub max_events_per_sec: u32,
+    /// A `.creds` file (JWT and NKey seed).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Or a user, with the password in an environment variable.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Or an NKey seed file.
+    #[serde(default)]
+    pub nkey_seed_file: Option<PathBuf>,
+    /// TLS: the CA that issued the servers' certificates (verification on).
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+}
+
+fn default_subject() -> String {
+    "fpolicy.{svm}.{volume}.{operation}".into()
+}
+fn default_stream() -> String {
+    "FPOLICY".into()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_duplicate_window() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_in_flight() -> usize {
+    1024
+}
+
+impl NatsSinkConfig {
+    /// The fields of a NATS sink; the name is checked with the others.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |m: String| Err(format!("sink {:?}: {m}", self.name));
+        if self.servers.is_empty() {
+            return bad("servers must name at least one nats:// or tls:// URL".into());
+        }
+        for s in &self.servers {
+            if s.parse::<async_nats::ServerAddr>().is_err() {
+                return bad(format!("server {s:?} is not a NATS URL (nats://host:4222)"));
+            }
+        }
+        if let Err(e) = SubjectTemplate::parse(&self.subject) {
+            return bad(e);
+        }
+        let name_ok = !self.stream.is_empty()
+            && !self
+                .stream
+                .contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'));
+        if !name_ok {
+            return bad(format!(
+                "stream {:?} is not a valid stream name",
+                self.stream
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) || !(1..=65_536).contains(&self.max_in_flight) {
+            return bad("replicas must be 1..=5 and max_in_flight 1..=65536".into());
+        }
+        if self.user.is_some() != self.password_env.is_some() {
+            return bad("user and password_env go together".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return bad("client_cert and client_key go together".into());
+        }
+        Ok(())
+    }
+
+    pub async fn build(&self) -> NatsSink {
+        NatsSink {
+            subject: SubjectTemplate::parse(&self.subject).expect("validated"),
+            cfg: self.clone(),
+            js: None,
+            rt: LocalRuntime::default(),
+        }
+    }
+
+    async fn connect(&self) -> Result<async_nats::Client, String> {
+        let mut o = async_nats::ConnectOptions::new()
+            .name(format!("fpolicy-bridge/{}", self.name))
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(None::<usize>);
+        if let Some(path) = &self.credentials_file {
+            o = o
+                .credentials_file(path)
+                .await
+                .map_err(|e| format!("credentials_file {}: {e}", path.display()))?;
+        }
+        if let (Some(user), Some(var)) = (&self.user, &self.password_env) {
+            let password = std::env::var(var)
+                .map_err(|_| format!("the NATS password: set the environment variable {var}"))?;
+            o = o.user_and_password(user.clone(), password);
+        }
+        if let Some(path) = &self.nkey_seed_file {
+            let seed = std::fs::read_to_string(path)
+                .map_err(|e| format!("nkey_seed_file {}: {e}", path.display()))?;
+            o = o.nkey(seed.trim().to_owned());
+        }
+        if let Some(ca) = &self.ca_bundle {
+            o = o.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        let servers: Vec<async_nats::ServerAddr> =
+            self.servers.iter().filter_map(|s| s.parse().ok()).collect();
+        o.connect(servers)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.servers.join(", ")))
+    }
+}
+
+/// A subject with placeholders, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectTemplate(Vec<Token>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Literal(String),
+    Placeholder(&'static str),
+}
+
+impl SubjectTemplate {
+    pub fn parse(template: &str) -> Result<SubjectTemplate, String> {
+        let mut tokens = Vec::new();
+        for part in template.split('.') {
+            if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                let known = PLACEHOLDERS.iter().find(|p| **p == name).ok_or_else(|| {
+                    format!(
+                        "subject {template:?}: unknown placeholder {{{name}}} (known: {})",
+                        PLACEHOLDERS.join(", ")
+                    )
+                })?;
+                tokens.push(Token::Placeholder(known));
+            } else if part.is_empty()
+                || part.contains(|c: char| c.is_whitespace() || matches!(c, '*' | '>' | '{' | '}'))
+            {
+                return Err(format!(
+                    "subject {template:?}: token {part:?} must be a name or a placeholder"
+                ));
+            } else {
+                tokens.push(Token::Literal(part.to_owned()));
+            }
+        }
+        Ok(SubjectTemplate(tokens))
+    }
+
+    /// The subject of one event.
+    pub fn render(&self, fields: &SubjectFields<'_>) -> String {
+        let mut out = String::with_capacity(64);
+        for (i, t) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            match t {
+                Token::Literal(l) => out.push_str(l),
+                Token::Placeholder(p) => escape_token(fields.get(p), &mut out),
+            }
+        }
+        out
+    }
+
+    /// The subjects this template can produce, as a NATS filter: every
+    /// placeholder is `*`.
+    pub fn filter(&self) -> String {
+        self.0
+            .iter()
+            .map(|t| match t {
+                Token::Literal(l) => l.as_str(),
+                Token::Placeholder(_) => "*",
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// What an event's subject is made of.
+pub struct SubjectFields<'a> {
+    pub svm: &'a str,
+    pub volume: &'a str,
+    pub operation: &'a str,
+    pub protocol: &'a str,
+    pub route: &'a str,
+}
+
+impl SubjectFields<'_> {
+    fn get(&self, placeholder: &str) -> &str {
+        match placeholder {
+            "svm" => self.svm,
+            "volume" => self.volume,
+            "operation" => self.operation,
+            "protocol" => self.protocol,
+            _ => self.route,
+        }
+    }
+}
+
+/// One subject token from a name: `%` followed by two hex digits for `.`,
+/// `*`, `>`, `%`, whitespace and control characters (so `vol.1` is
+/// `vol%2E1`); an empty name is `_`.
+pub fn escape_token(name: &str, out: &mut String) {
+    if name.is_empty() {
+        out.push('_');
+        return;
+    }
+    for c in name.chars() {
+        if matches!(c, '.' | '*' | '>' | '%') || c.is_whitespace() || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// Whether every subject matching `inner` (a filter with `*`) also matches
+/// `outer` (a stream's subject filter, with `*` and `>`).
+pub fn covers(outer: &str, inner: &str) -> bool {
+    let (o, i): (Vec<&str>, Vec<&str>) = (outer.split('.').collect(), inner.split('.').collect());
+    for (k, ot) in o.iter().enumerate() {
+        if *ot == ">" {
+            return i.len() > k;
+        }
+        match i.get(k) {
+            None => return false,
+            Some(it) if *ot == "*" || ot == it => {}
+            Some(_) => return false,
+        }
+    }
+    o.len() == i.len()
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow)]
+    event_id: &'a str,
+    #[serde(borrow)]
+    operation_type: &'a str,
+    #[serde(borrow)]
+    volume_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    svm_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    metadata: ProbeMeta<'a>,
+}
+
+#[derive(Deserialize)]
+struct ProbeMeta<'a> {
+    #[serde(borrow, default)]
+    protocol: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    routes: Vec<std::borrow::Cow<'a, str>>,
+}
+
+pub struct NatsSink {
+    cfg: NatsSinkConfig,
+    subject: SubjectTemplate,
+    js: Option<(async_nats::Client, jetstream::Context)>,
+    rt: LocalRuntime,
+}
+
+impl NatsSink {
+    fn unavailable(&self, message: String) -> SinkError {
+        SinkError::Transient {
+            sink: self.cfg.name.clone(),
+            message,
+            throttled: false,
+        }
+    }
+
+    /// Connected, with the stream checked (or created): the start-up check.
+    async fn ensure(
+        cfg: &NatsSinkConfig,
+        subject: &SubjectTemplate,
+    ) -> Result<(async_nats::Client, jetstream::Context), String> {
+        let client = cfg.connect().await?;
+        let js = jetstream::new(client.clone());
+        let filter = subject.filter();
+        let info = match js.get_stream(&cfg.stream).await {
+            Ok(mut s) => s.info().await.map_err(|e| e.to_string())?.config.clone(),
+            Err(e) if cfg.create_stream && e.to_string().contains("not found") => {
+                let config = jetstream::stream::Config {
+                    name: cfg.stream.clone(),
+                    subjects: vec![filter.clone()],
+                    storage: StorageType::File,
+                    num_replicas: cfg.replicas,
+                    max_age: cfg.max_age,
+                    duplicate_window: cfg.duplicate_window,
+                    ..Default::default()
+                };
+                let created = js
+                    .create_stream(config)
+                    .await
+                    .map_err(|e| format!("cannot create stream {:?}: {e}", cfg.stream))?;
+                tracing::info!(sink = %cfg.name, stream = %cfg.stream, subjects = %filter, replicas = cfg.replicas, "NATS stream created");
+                created.cached_info().config.clone()
+            }
+            Err(e) => {
+                return Err(format!(
+                    "stream {:?}: {e} (create it with subjects covering {filter:?}, or set create_stream = true)",
+                    cfg.stream
+                ));
+            }
+        };
+        if !info.subjects.iter().any(|s| covers(s, &filter)) {
+            return Err(format!(
+                "stream {:?} has subjects {:?}, which do not cover {filter:?} (the sink's subject {:?})",
+                cfg.stream, info.subjects, cfg.subject
+            ));
+        }
+        Ok((client, js))
+    }
+
+    fn message(&self, e: &Emitted) -> Result<(String, String), String> {
+        let p: Probe<'_> =
+            serde_json::from_slice(&e.json).map_err(|err| format!("not an event: {err}"))?;
+        let subject = self.subject.render(&SubjectFields {
+            svm: &p.svm_name,
+            volume: &p.volume_name,
+            operation: p.operation_type,
+            protocol: &p.metadata.protocol,
+            route: p.metadata.routes.first().map_or("default", |r| r.as_ref()),
+        });
+        Ok((subject, p.event_id.to_owned()))
+    }
+}
+
+/// Why one publish failed, and whether it can ever succeed.
+fn classify(kind: PublishErrorKind, message: String) -> EntryFailure {
+    match kind {
+        PublishErrorKind::MaxPayloadExceeded => EntryFailure::Reject(message),
+        _ => EntryFailure::Retry(message),
+    }
+}
+
+impl Sink for NatsSink {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn routed(&self) -> bool {
+        true
+    }
+
+    fn check(&mut self) -> Result<(), SinkError> {
+        let (cfg, subject) = (self.cfg.clone(), self.subject.clone());
+        match self.rt.block_on(Self::ensure(&cfg, &subject))? {
+            Ok(connected) => {
+                self.js = Some(connected);
+                Ok(())
+            }
+            Err(message) => Err(self.unavailable(message)),
+        }
+    }
+
+    fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
+        if self.js.is_none() {
+            self.check()?;
+        }
+        let (client, js) = self.js.clone().expect("connected above");
+        let max_payload = client.server_info().max_payload;
+        let mut out = Delivered {
+            in_flight: self.cfg.max_in_flight.min(events.len()),
+            ..Delivered::default()
+        };
+        let mut messages = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            match self.message(e) {
+                Ok(_) if max_payload > 0 && e.json.len() + 128 > max_payload => {
+                    out.failures.push((
+                        i,
+                        EntryFailure::Reject(format!(
+                            "{} bytes: larger than the server's max_payload ({max_payload})",
+                            e.json.len()
+                        )),
+                    ))
+                }
+                Ok((subject, id)) => {
+                    messages.push((i, subject, id, Bytes::copy_from_slice(&e.json)))
+                }
+                Err(why) => out.failures.push((i, EntryFailure::Reject(why))),
+            }
+        }
+        let window = self.cfg.max_in_flight;
+        let stream = self.cfg.stream.clone();
+        let failures = self.rt.block_on(async move {
+            let mut failures = Vec::new();
+            for chunk in messages.chunks(window) {
+                let mut acks = Vec::with_capacity(chunk.len());
+                for (i, subject, id, payload) in chunk {
+                    let publish = jetstream::message::PublishMessage::build()
+                        .payload(payload.clone())
+                        .message_id(id);
+                    match js.send_publish(subject.clone(), publish).await {
+                        Ok(ack) => acks.push((*i, subject, ack)),
+                        Err(e) => failures.push((*i, classify(e.kind(), e.to_string()))),
+                    }
+                }
+                for (i, subject, ack) in acks {
+                    match ack.await {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                            failures.push((i, no_stream(&js, subject, &stream).await));
+                        }
+                        Err(e) => failures.push((i, classify(e.kind(), e.to_string()))),
+                    }
+                }
+            }
+            failures
+        })?;
+        out.failures.extend(failures);
+        Ok(out)
+    }
+}
+
+/// No stream answered for `subject`: for good when the server says no
+/// stream covers it (dead letter), else the cluster is unavailable (retry).
+async fn no_stream(js: &jetstream::Context, subject: &str, stream: &str) -> EntryFailure {
+    match js.stream_by_subject(subject).await {
+        Err(e) if e.to_string().contains("no stream") || e.to_string().contains("not found") => {
+            EntryFailure::Reject(format!(
+                "subject {subject:?} is not covered by any stream (expected {stream:?})"
+            ))
+        }
+        _ => EntryFailure::Retry(format!("no answer from stream {stream:?} for {subject:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_made_from_escaped_names() {
+        let t = SubjectTemplate::parse("fpolicy.{svm}.{volume}.{operation}").unwrap();
+        let f = SubjectFields {
+            svm: "svm1",
+            volume: "vol.data 1>*",
+            operation: "create",
+            protocol: "smb",
+            route: "default",
+        };
+        assert_eq!(t.render(&f), "fpolicy.svm1.vol%2Edata%201%3E%2A.create");
+        let empty = SubjectFields { svm: "", ..f };
+        assert!(t.render(&empty).starts_with("fpolicy._."));
+        let mut s = String::new();
+        escape_token("100%", &mut s);
+        assert_eq!(s, "100%25");
+        assert_eq!(t.filter(), "fpolicy.*.*.*");
+        for bad in ["a..b", "a.{nope}", "a.*", "a.>", "a b", ""] {
+            assert!(SubjectTemplate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stream_filters_cover_templates() {
+        assert!(covers("fpolicy.>", "fpolicy.*.*.*"));
+        assert!(covers("fpolicy.*.*.*", "fpolicy.*.*.*"));
+        assert!(covers(">", "a.b"));
+        assert!(!covers("fpolicy.svm1.>", "fpolicy.*.*.*"));
+        assert!(!covers("fpolicy.*.*", "fpolicy.*.*.*"));
+        assert!(!covers("fpolicy.*.*.*.*", "fpolicy.*.*.*"));
+        assert!(!covers("other.>", "fpolicy.*"));
+        assert!(!covers("fpolicy.>", "fpolicy"));
+    }
+}
