@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -404,6 +404,14 @@ fn spawn_background(
             cfg.cloudwatch.interval.max(Duration::from_secs(1)),
         ));
     }
+    metrics
+        .spool_capacity_bytes
+        .store(cfg.spool.capacity_bytes, Relaxed);
+    tokio::spawn(watch_free_space(
+        cfg.data_dir.clone(),
+        metrics.clone(),
+        sessions_stop.clone(),
+    ));
     let registered: Arc<Mutex<Option<std::net::IpAddr>>> = Arc::default();
     if cfg.ontap.register_on_start {
         metrics
@@ -427,6 +435,20 @@ fn spawn_background(
         }
     }
     registered
+}
+
+/// Space left on the data directory's file system, every 10 s, for the
+/// "disk near full" alert (before commits start failing).
+async fn watch_free_space(dir: PathBuf, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Ok(free) = fpolicy_spool::free_bytes(&dir) {
+            metrics.data_dir_free_bytes.store(free, Relaxed);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Opens everything and starts serving. Returns once listening.

@@ -52,4 +52,36 @@ async fn metric_names_and_labels_stay_as_listed() {
         .map(str::to_owned)
         .collect();
     assert_eq!(got, want, "the /metrics names or labels changed");
+    dashboards_and_rules_query_live_metrics(&text);
+}
+
+/// Every metric the Grafana dashboard and the Prometheus alert rules
+/// query is one this run's `/metrics` exposes.
+fn dashboards_and_rules_query_live_metrics(live: &str) {
+    let exposed: BTreeSet<&str> = live
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+    for file in ["grafana/fpolicy-bridge.json", "prometheus/fpolicy-bridge.rules.yml"] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+        let mut queried = BTreeSet::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("fpolicy_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[i + name.len()..];
+            queried.insert(name);
+        }
+        assert!(queried.len() >= 5, "{file}: queries found");
+        for name in &queried {
+            assert!(
+                exposed.contains(name.as_str()),
+                "{file} queries {name}, which /metrics does not expose"
+            );
+        }
+    }
 }

@@ -152,6 +152,24 @@ fn release(file: &File, from: u64, len: u64) {
 fn release(_file: &File, _from: u64, _len: u64) {}
 
 /// True for "no space left" and "quota exceeded".
+/// Bytes an unprivileged writer can still use on the file system that
+/// holds `path` (for the disk-space metric and alerts).
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: c_path is a valid NUL-terminated string and st a writable
+    // statvfs the call fills on success (checked before it is read).
+    let r = unsafe { libc::statvfs(c_path.as_ptr(), st.as_mut_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it initialised st.
+    let st = unsafe { st.assume_init() };
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 pub fn is_no_space(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(code) if code == libc_enospc() || code == libc_edquot())
 }

@@ -65,7 +65,7 @@ mod reader;
 mod recover;
 mod scan;
 
-pub use io_ops::{FaultHook, InjectedFault, IoOp, is_no_space};
+pub use io_ops::{FaultHook, InjectedFault, IoOp, free_bytes, is_no_space};
 pub use reader::SpoolReader;
 pub use recover::{Damage, DamageKind, Recovery};
 pub use scan::Region;

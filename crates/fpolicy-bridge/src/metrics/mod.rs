@@ -219,6 +219,10 @@ pub struct Metrics {
     pub jsonl_torn_tails: AtomicU64,
     /// Bytes held by frames being read, against server.max_buffered_bytes.
     pub buffered_bytes: AtomicU64,
+    /// spool.capacity_bytes, and the space left on the data directory's
+    /// file system (for "disk near full" alerts).
+    pub spool_capacity_bytes: AtomicU64,
+    pub data_dir_free_bytes: AtomicU64,
     /// What /readyz answers from.
     pub readiness: Readiness,
     pub polls: PollRegistry,
@@ -261,6 +265,8 @@ impl Default for Metrics {
             buffered_bytes: AtomicU64::new(0),
             readiness: Readiness::default(),
             polls: Default::default(),
+            spool_capacity_bytes: AtomicU64::new(0),
+            data_dir_free_bytes: AtomicU64::new(0),
             ingest: Arc::default(),
             sinks: Mutex::new(BTreeMap::new()),
         }

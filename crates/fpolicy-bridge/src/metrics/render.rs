@@ -263,6 +263,18 @@ impl Collector for Spool {
         )?;
         gauge(
             enc,
+            "fpolicy_spool_capacity_bytes",
+            "spool.capacity_bytes: above it new events are dropped.",
+            load(&m.spool_capacity_bytes),
+        )?;
+        gauge(
+            enc,
+            "fpolicy_data_dir_free_bytes",
+            "Bytes free on the data directory's file system (refreshed every 10 s).",
+            load(&m.data_dir_free_bytes),
+        )?;
+        gauge(
+            enc,
             "fpolicy_spool_records",
             "Records stored in the spool.",
             load(&m.spool_records),

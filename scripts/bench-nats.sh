@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# NATS JetStream sink benchmark: fpolicy-sim → fpolicy-bridge → a local
+# single-node JetStream server (file storage), then a three-node cluster
+# with an R3 stream, everything on this machine (results in
+# docs/benchmarks.md). Needs nats-server (Debian package nats-server).
+#   scripts/bench-nats.sh [SECS]        (default 30 s per run)
+# Prints the ingest rate, the rate the stream grew at while ingesting, and
+# the time to deliver the rest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-30}
+nats_server=${FPOLICY_NATS_SERVER:-/usr/sbin/nats-server}
+cargo build --release -q -p fpolicy-bridge -p fpolicy-sim
+work=$(mktemp -d /tmp/fpolicy-bench-nats.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5; rm -rf "$work"' EXIT
+metric() { curl -s 127.0.0.1:19899/metrics | awk -v m="$1" '$1==m {print $2}'; }
+
+start_nats() { # start_nats N
+  local n=$1 i routes=""
+  for i in $(seq 0 $((n - 1))); do routes="$routes${routes:+, }nats://127.0.0.1:$((16250 + i))"; done
+  for i in $(seq 0 $((n - 1))); do
+    mkdir -p "$work/n$n-$i"
+    {
+      echo "server_name: n$i"
+      echo "listen: 127.0.0.1:$((14222 + i))"
+      echo "jetstream { store_dir: \"$work/n$n-$i/js\" }"
+      if [ "$n" -gt 1 ]; then echo "cluster { name: bench, listen: 127.0.0.1:$((16250 + i)), routes: [$routes] }"; fi
+    } > "$work/n$n-$i.conf"
+    "$nats_server" -c "$work/n$n-$i.conf" 2>"$work/n$n-$i.log" &
+  done
+  sleep 3
+}
+
+run() { # run NAME NODES REPLICAS
+  local name=$1 n=$2 replicas=$3 servers="" i
+  for i in $(seq 0 $((n - 1))); do servers="$servers${servers:+, }\"nats://127.0.0.1:$((14222 + i))\""; done
+  cat > "$work/$name.toml" <<TOML
+[sinks.jsonl]
+enabled = false
+[[sink]]
+name = "stream"
+type = "nats"
+servers = [$servers]
+create_stream = true
+replicas = $replicas
+TOML
+  target/release/fpolicy-bridge serve --config "$work/$name.toml" --data-dir "$work/$name" --listen 127.0.0.1:19898 \
+    --admin-listen 127.0.0.1:19899 --write-complete-delay 0 2>"$work/$name.log" &
+  local server=$!
+  for _ in $(seq 300); do curl -sf 127.0.0.1:19899/readyz >/dev/null && break; sleep 0.1; done
+  local t0 t1 t2 d1 sent
+  t0=$(date +%s.%N)
+  target/release/fpolicy-sim run --server 127.0.0.1:19898 --nodes 4 --duration "${secs}s" --json > "$work/$name.json"
+  t1=$(date +%s.%N)
+  d1=$(metric 'fpolicy_sink_delivered_total{sink="stream"}')
+  until [ "$(metric 'fpolicy_sink_lag_events{sink="stream"}')" = 0 ]; do sleep 0.2; done
+  t2=$(date +%s.%N)
+  sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$work/$name.json")
+  kill -TERM $server; wait $server || true
+  python3 -c 'import sys
+name, sent, d1, t0, t1, t2 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *map(float, sys.argv[4:])
+print(f"{name}: ingested {sent} in {t1-t0:.1f} s = {sent/(t1-t0):,.0f}/s; published and acknowledged {d1/(t1-t0):,.0f}/s while ingesting; the rest ({sent-d1:,.0f}) {t2-t1:.1f} s after; overall {sent/(t2-t0):,.0f}/s")' \
+    "$name" "$sent" "${d1:-0}" "$t0" "$t1" "$t2"
+}
+
+start_nats 1
+run "single node (file storage)" 1 1
+kill $(jobs -p) 2>/dev/null || true; sleep 1
+start_nats 3
+run "three-node cluster, R3" 3 3
