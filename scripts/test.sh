@@ -36,6 +36,7 @@ need_package() { # <file that must exist> <Debian package>
 need_package /usr/bin/xmllint libxml2-utils
 need_package /usr/sbin/slapd slapd
 need_package /usr/sbin/nats-server nats-server
+need_package /usr/bin/promtool prometheus
 
 source .ci/python-env.sh
 echo "test.sh: moto server environment (.venv-moto; installed on first use)"
@@ -66,6 +67,10 @@ cargo test --workspace --all-features 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/ontap-conformance.sh 2>&1 | tee -a "$log"
+# Prometheus rules (promtool), the Grafana dashboard, every relative link
+# in both languages and the Japanese pages' sync notes.
+bash .ci/monitoring-checks.sh 2>&1 | tee -a "$log"
+python3 .ci/link-check.py 2>&1 | tee -a "$log"
 # deploy/: cfn-lint, cfn-stackcheck, moto CloudFormation, Dockerfile, systemd.
 bash .ci/deploy-checks.sh 2>&1 | tee -a "$log"
 
