@@ -3,12 +3,15 @@
 # single-node JetStream server (file storage), then a three-node cluster
 # with an R3 stream, everything on this machine (results in
 # docs/benchmarks.md). Needs nats-server (Debian package nats-server).
-#   scripts/bench-nats.sh [SECS]        (default 30 s per run)
-# Prints the ingest rate, the rate the stream grew at while ingesting, and
-# the time to deliver the rest.
+#   scripts/bench-nats.sh [SECS] [RATE] [single|cluster|both]
+# SECS per run (default 30); RATE the simulator's events/s (default 0: as
+# fast as it can). Prints the ingest rate, the rate the stream grew at
+# while ingesting, and the time to deliver the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
+rate=${2:-0}
+which=${3:-both}
 nats_server=${FPOLICY_NATS_SERVER:-/usr/sbin/nats-server}
 cargo build --release -q -p fpolicy-bridge -p fpolicy-sim
 work=$(mktemp -d /tmp/fpolicy-bench-nats.XXXXXX)
@@ -50,7 +53,9 @@ TOML
   for _ in $(seq 300); do curl -sf 127.0.0.1:19899/readyz >/dev/null && break; sleep 0.1; done
   local t0 t1 t2 d1 sent
   t0=$(date +%s.%N)
-  target/release/fpolicy-sim run --server 127.0.0.1:19898 --nodes 4 --duration "${secs}s" --json > "$work/$name.json"
+  local pace=()
+  [ "$rate" -gt 0 ] && pace=(--rate "$rate")
+  target/release/fpolicy-sim run --server 127.0.0.1:19898 --nodes 4 "${pace[@]}" --duration "${secs}s" --json > "$work/$name.json"
   t1=$(date +%s.%N)
   d1=$(metric 'fpolicy_sink_delivered_total{sink="stream"}')
   until [ "$(metric 'fpolicy_sink_lag_events{sink="stream"}')" = 0 ]; do sleep 0.2; done
@@ -63,8 +68,12 @@ print(f"{name}: ingested {sent} in {t1-t0:.1f} s = {sent/(t1-t0):,.0f}/s; publis
     "$name" "$sent" "${d1:-0}" "$t0" "$t1" "$t2"
 }
 
-start_nats 1
-run "single node (file storage)" 1 1
-kill $(jobs -p) 2>/dev/null || true; sleep 1
-start_nats 3
-run "three-node cluster, R3" 3 3
+if [ "$which" != cluster ]; then
+  start_nats 1
+  run "single node (file storage)" 1 1
+  kill $(jobs -p) 2>/dev/null || true; sleep 1
+fi
+if [ "$which" != single ]; then
+  start_nats 3
+  run "three-node cluster, R3" 3 3
+fi

@@ -37,6 +37,7 @@ need_package /usr/bin/xmllint libxml2-utils
 need_package /usr/sbin/slapd slapd
 need_package /usr/sbin/nats-server nats-server
 need_package /usr/bin/promtool prometheus
+need_package /usr/bin/tmux tmux
 
 source .ci/python-env.sh
 echo "test.sh: moto server environment (.venv-moto; installed on first use)"

@@ -82,6 +82,11 @@ fn respond(request: &[u8], metrics: &Arc<Metrics>) -> (&'static str, &'static st
             metrics.render(),
         ),
         "/healthz" => ("200 OK", TEXT, "ok\n".into()),
+        "/sessions" => (
+            "200 OK",
+            "application/json",
+            metrics.live_sessions.to_json(),
+        ),
         "/readyz" => match readiness(metrics, server_only) {
             Ok(body) => ("200 OK", TEXT, body),
             Err(why) => (
@@ -93,7 +98,7 @@ fn respond(request: &[u8], metrics: &Arc<Metrics>) -> (&'static str, &'static st
         _ => (
             "404 Not Found",
             TEXT,
-            "try /metrics, /healthz or /readyz\n".into(),
+            "try /metrics, /healthz, /readyz or /sessions\n".into(),
         ),
     }
 }
@@ -176,6 +181,17 @@ pub fn probe(
     path: &str,
     timeout: Duration,
 ) -> Result<String, ProbeError> {
+    probe_limited(addr, path, timeout, 64 * 1024)
+}
+
+/// [`probe`] with another size bound (`/metrics` of a server with many
+/// sinks and polls is larger than a health check's answer).
+pub fn probe_limited(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+    limit: u64,
+) -> Result<String, ProbeError> {
     use std::io::{Read, Write};
     let io = |source| ProbeError::Io { addr, source };
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
@@ -187,10 +203,7 @@ pub fn probe(
     )
     .map_err(io)?;
     let mut answer = Vec::new();
-    stream
-        .take(64 * 1024)
-        .read_to_end(&mut answer)
-        .map_err(io)?;
+    stream.take(limit).read_to_end(&mut answer).map_err(io)?;
     let text = String::from_utf8_lossy(&answer);
     let malformed = || ProbeError::Malformed {
         addr,

@@ -21,3 +21,4 @@ pub mod poll;
 pub mod query;
 pub mod server;
 pub mod sink;
+pub mod top;

@@ -55,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::routes::RoutesCommand,
     },
+    /// A live view of a running server (full screen; plain lines when not
+    /// on a terminal): sessions, sinks, spool, drops, polls, ONTAP.
+    Top(cli::top::TopArgs),
     /// Ask a running server's admin port whether it is healthy (exit 0) or
     /// not (exit 1): the container health check, with no curl in the image.
     Health(cli::health::HealthArgs),
@@ -90,6 +93,7 @@ fn main() -> std::process::ExitCode {
         Command::Identity { command } => cli::identity::run(&common, command),
         Command::Routes { command } => cli::routes::run(&common, command),
         Command::Health(args) => cli::health::run(&common, &args),
+        Command::Top(args) => cli::top::run(&common, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

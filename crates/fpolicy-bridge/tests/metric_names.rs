@@ -64,7 +64,10 @@ fn dashboards_and_rules_query_live_metrics(live: &str) {
         .filter_map(|l| l.split(['{', ' ']).next())
         .collect();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
-    for file in ["grafana/fpolicy-bridge.json", "prometheus/fpolicy-bridge.rules.yml"] {
+    for file in [
+        "grafana/fpolicy-bridge.json",
+        "prometheus/fpolicy-bridge.rules.yml",
+    ] {
         let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
         let mut queried = BTreeSet::new();
         let mut rest = text.as_str();

@@ -3,7 +3,7 @@
 use super::{CommonArgs, load};
 
 /// The configured admin address; a wildcard one is asked on loopback.
-fn admin_address(common: &CommonArgs) -> anyhow::Result<std::net::SocketAddr> {
+pub fn admin_address(common: &CommonArgs) -> anyhow::Result<std::net::SocketAddr> {
     if common.config.is_none() && std::env::var_os("FPOLICY_BRIDGE_CONFIG_TOML").is_none() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], 9899)));
     }

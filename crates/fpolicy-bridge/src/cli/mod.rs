@@ -10,6 +10,7 @@ pub mod query;
 pub mod routes;
 pub mod serve;
 pub mod spool;
+pub mod top;
 
 use std::path::PathBuf;
 

@@ -145,7 +145,10 @@ fn did_you_mean(message: &str) -> Option<String> {
         .step_by(2)
         .map(|candidate| (edit_distance(unknown, candidate), candidate))
         .min()?;
-    let close = best.0 <= 2 || best.0 * 3 <= unknown.len();
+    // A typo (a few letters off) or a longer or shorter form of the name
+    // (`listen_addr` for `listen`).
+    let affix = best.1.len() >= 3 && (unknown.starts_with(best.1) || best.1.starts_with(unknown));
+    let close = best.0 <= 2 || best.0 * 3 <= unknown.len() || affix;
     close.then(|| format!("\ndid you mean `{}`?", best.1))
 }
 

@@ -4,8 +4,10 @@
 
 mod readiness;
 mod render;
+mod sessions;
 
 pub use readiness::{Readiness, Registration};
+pub use sessions::{Registered, SessionStat, SessionTable};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -227,6 +229,8 @@ pub struct Metrics {
     pub readiness: Readiness,
     pub polls: PollRegistry,
     pub ingest: Arc<IngestMetrics>,
+    /// The established sessions, for `/sessions` and `top`.
+    pub live_sessions: SessionTable,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
 }
 
@@ -268,6 +272,7 @@ impl Default for Metrics {
             spool_capacity_bytes: AtomicU64::new(0),
             data_dir_free_bytes: AtomicU64::new(0),
             ingest: Arc::default(),
+            live_sessions: SessionTable::default(),
             sinks: Mutex::new(BTreeMap::new()),
         }
     }

@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::ingest::{EventIngestor, IngestBatch, Replies};
 use crate::log_limit::LogLimit;
-use crate::metrics::{AlertSeverity, CloseReason, ParseError};
+use crate::metrics::{AlertSeverity, CloseReason, ParseError, SessionStat};
 use crate::server::ServerContext;
 use crate::server::connection::{Connection, Next};
 use crate::server::handshake::{Established, handshake};
@@ -78,6 +78,22 @@ where
         encoder,
     } = established;
     let engine = ctx.cfg.engine_for(&hs.policy_name);
+    let registered = m.live_sessions.register(SessionStat {
+        peer: peer.to_string(),
+        policy: hs.policy_name.clone(),
+        svm_uuid: hs.vs_uuid.clone(),
+        svm_name: ctx.names.svm_name(&hs.vs_uuid).to_string(),
+        session_id: hs.session_id.clone(),
+        engine: if engine == EngineType::Synchronous {
+            "sync"
+        } else {
+            "async"
+        },
+        since: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        events: AtomicU64::new(0),
+    });
     let span = tracing::info_span!("session", %peer, policy = %hs.policy_name, session_id = %hs.session_id);
     span.in_scope(|| tracing::info!(svm_uuid = %hs.vs_uuid, version = version.as_str(), engine = ?engine, "session established"));
 
@@ -100,6 +116,7 @@ where
         .run(),
     );
     let reader = Reader {
+        stat: registered.stat.clone(),
         ingestor: EventIngestor::new(ctx.ingest_rules.clone()),
         held: Held::default(),
         info: SessionInfo {
@@ -195,6 +212,8 @@ enum Wake {
 
 struct Reader {
     ctx: Arc<ServerContext>,
+    /// This session's line in `/sessions`.
+    stat: Arc<SessionStat>,
     ingestor: EventIngestor,
     /// Notifications waiting (bounded) for their volume's name.
     held: Held,
@@ -553,6 +572,7 @@ impl Reader {
         batch: &mut IngestBatch,
         responses: &mut Vec<ScreenResponse>,
     ) -> Result<(), CloseReason> {
+        self.stat.events.fetch_add(1, Relaxed);
         if self.ctx.name_wait.is_some() && self.volume_state(req) != NameState::Known {
             self.ctx
                 .metrics

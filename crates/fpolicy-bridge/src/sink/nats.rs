@@ -453,34 +453,59 @@ impl Sink for NatsSink {
         }
         let window = self.cfg.max_in_flight;
         let stream = self.cfg.stream.clone();
-        let failures = self.rt.block_on(async move {
-            let mut failures = Vec::new();
-            for chunk in messages.chunks(window) {
-                let mut acks = Vec::with_capacity(chunk.len());
-                for (i, subject, id, payload) in chunk {
-                    let publish = jetstream::message::PublishMessage::build()
-                        .payload(payload.clone())
-                        .message_id(id);
-                    match js.send_publish(subject.clone(), publish).await {
-                        Ok(ack) => acks.push((*i, subject, ack)),
-                        Err(e) => failures.push((*i, classify(e.kind(), e.to_string()))),
-                    }
-                }
-                for (i, subject, ack) in acks {
-                    match ack.await {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                            failures.push((i, no_stream(&js, subject, &stream).await));
-                        }
-                        Err(e) => failures.push((i, classify(e.kind(), e.to_string()))),
-                    }
-                }
-            }
-            failures
-        })?;
+        let failures = self
+            .rt
+            .block_on(publish_window(js, messages, window, stream))?;
         out.failures.extend(failures);
         Ok(out)
     }
+}
+
+/// Publishes every message with at most `window` unacknowledged at once (a
+/// sliding window: a new publish goes out as soon as any ack comes back),
+/// and returns the ones that failed.
+async fn publish_window(
+    js: jetstream::Context,
+    messages: Vec<(usize, String, String, Bytes)>,
+    window: usize,
+    stream: String,
+) -> Vec<(usize, EntryFailure)> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut failures = Vec::new();
+    let mut pending = FuturesUnordered::new();
+    let settle = async |failures: &mut Vec<(usize, EntryFailure)>,
+                        (i, subject, result): (
+        usize,
+        String,
+        Result<_, jetstream::context::PublishError>,
+    )| {
+        match result {
+            Ok(_) => {}
+            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                failures.push((i, no_stream(&js, &subject, &stream).await));
+            }
+            Err(e) => failures.push((i, classify(e.kind(), e.to_string()))),
+        }
+    };
+    for (i, subject, id, payload) in messages {
+        while pending.len() >= window {
+            match pending.next().await {
+                Some(done) => settle(&mut failures, done).await,
+                None => break,
+            }
+        }
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(payload)
+            .message_id(id);
+        match js.send_publish(subject.clone(), publish).await {
+            Ok(ack) => pending.push(async move { (i, subject, ack.await) }),
+            Err(e) => failures.push((i, classify(e.kind(), e.to_string()))),
+        }
+    }
+    while let Some(done) = pending.next().await {
+        settle(&mut failures, done).await;
+    }
+    failures
 }
 
 /// No stream answered for `subject`: for good when the server says no
