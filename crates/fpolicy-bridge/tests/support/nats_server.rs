@@ -17,14 +17,6 @@ fn binary() -> String {
     std::env::var("FPOLICY_NATS_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub struct Node {
     pub port: u16,
     config: PathBuf,
@@ -104,8 +96,15 @@ impl Nats {
             binary()
         );
         let dir = tempfile::tempdir().unwrap();
-        let ca = secured.then(|| certificates(dir.path()));
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ca = secured.then(|| crate::common::write_server_certificates(dir.path()));
+        let ports: Vec<(u16, u16)> = (0..n)
+            .map(|_| {
+                (
+                    crate::common::process::free_port().port(),
+                    crate::common::process::free_port().port(),
+                )
+            })
+            .collect();
         let mut nodes = Vec::new();
         for (i, (port, cluster_port)) in ports.iter().enumerate() {
             let d = dir.path().join(format!("n{i}"));
@@ -210,23 +209,4 @@ pub async fn messages(client: &async_nats::Client, stream: &str) -> Vec<(String,
             return out;
         }
     }
-}
-
-fn certificates(p: &Path) -> PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(p.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(p.join("server.key"), key.serialize_pem()).unwrap();
-    let ca = p.join("ca.pem");
-    std::fs::write(&ca, ca_cert.pem()).unwrap();
-    ca
 }

@@ -55,14 +55,6 @@ pub struct Slapd {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn binary() -> String {
     std::env::var("FPOLICY_SLAPD").unwrap_or_else(|_| "/usr/sbin/slapd".into())
 }
@@ -79,13 +71,13 @@ impl Slapd {
         let p = dir.path();
         std::fs::create_dir(p.join("db")).unwrap();
         std::fs::write(p.join("ad.schema"), SCHEMA).unwrap();
-        let ca = write_certificates(p);
+        let ca = crate::common::write_server_certificates(p);
         let password_file = p.join("reader-password");
         std::fs::write(&password_file, format!("{READER_PASSWORD}\n")).unwrap();
         std::fs::write(p.join("slapd.conf"), config(p)).unwrap();
         let mut s = Slapd {
-            plain_port: free_port(),
-            tls_port: free_port(),
+            plain_port: crate::common::process::free_port().port(),
+            tls_port: crate::common::process::free_port().port(),
             ca,
             password_file,
             child: None,
@@ -262,25 +254,4 @@ rootpw {ADMIN_PASSWORD}
 directory {d}/db
 "
     )
-}
-
-/// A CA and a server certificate for localhost / 127.0.0.1; returns the
-/// CA's file.
-fn write_certificates(p: &Path) -> PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(p.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(p.join("server.key"), key.serialize_pem()).unwrap();
-    let ca = p.join("ca.pem");
-    std::fs::write(&ca, ca_cert.pem()).unwrap();
-    ca
 }
