@@ -147,3 +147,47 @@ async fn register_status_servers_and_unregister() {
     let out = run(&["status"]).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 }
+
+#[test]
+fn errors_are_said_in_words_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "x\n").unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[ontap]\ncluster_url = \"https://127.0.0.1:{port}\"\nusername = \"u\"\nsvm = \"s\"\ninsecure = true\npassword_file = {password:?}\n"
+        ),
+    )
+    .unwrap();
+    // Nothing listens there: a sentence, not the HTTP client's debug dump.
+    let out = Command::new(BIN)
+        .args(["ontap", "status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot connect to https://127.0.0.1:") && err.contains("connection refused"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ConnectError") && !err.contains("Os {"),
+        "{err}"
+    );
+    // An OS error is said once.
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}
