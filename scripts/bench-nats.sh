@@ -71,7 +71,7 @@ print(f"{name}: ingested {sent} in {t1-t0:.1f} s = {sent/(t1-t0):,.0f}/s; publis
 if [ "$which" != cluster ]; then
   start_nats 1
   run "single node (file storage)" 1 1
-  kill $(jobs -p) 2>/dev/null || true; sleep 1
+  jobs -p | xargs -r kill 2>/dev/null || true; sleep 1
 fi
 if [ "$which" != single ]; then
   start_nats 3
