@@ -273,3 +273,23 @@ async fn tls_and_a_user_with_a_password() {
     let _ = p.child.wait();
     assert!(said, "not ready, naming the sink");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_above_the_clients_default_ack_bound_does_not_stall() {
+    // async-nats allows 5,000 acks in flight unless told otherwise; a
+    // larger window once stalled the sink for good.
+    let nats = Nats::single();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.cloud_sinks = vec![CloudSinkConfig::Nats(NatsSinkConfig {
+        max_in_flight: 8192,
+        ..sink(&nats, 1)
+    })];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(12_000);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    assert!(lag_zero(&server).await, "delivered");
+    server.stop().await;
+    assert_each_once(&nats, 12_000).await;
+}

@@ -94,7 +94,7 @@ fn default_duplicate_window() -> Duration {
     Duration::from_secs(120)
 }
 fn default_in_flight() -> usize {
-    1024
+    4096
 }
 
 impl NatsSinkConfig {
@@ -344,7 +344,11 @@ impl NatsSink {
         subject: &SubjectTemplate,
     ) -> Result<(async_nats::Client, jetstream::Context), String> {
         let client = cfg.connect().await?;
-        let js = jetstream::new(client.clone());
+        // As many acks in flight as the sink's window: the client's own
+        // bound (5,000 by default) would otherwise stall a larger window.
+        let js = jetstream::ContextBuilder::new()
+            .max_ack_inflight(cfg.max_in_flight)
+            .build(client.clone());
         let filter = subject.filter();
         let info = match js.get_stream(&cfg.stream).await {
             Ok(mut s) => s.info().await.map_err(|e| e.to_string())?.config.clone(),
