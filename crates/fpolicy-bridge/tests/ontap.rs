@@ -14,11 +14,7 @@ use fake_ontap::*;
 use fpolicy_proto::{Message, ProtocolVersion, ReqType, VolNotification, VolumeAction, sample};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    process::free_port().port()
 }
 
 fn ontap_config(dir: &std::path::Path, c: &Cluster) -> fpolicy_bridge::config::Config {

@@ -5,10 +5,9 @@
 //! password. Each node can be killed (-9) and restarted with its data.
 #![allow(dead_code)]
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 pub const USER: &str = "bridge";
 pub const PASSWORD: &str = "nats-s3cret";
@@ -26,23 +25,11 @@ pub struct Node {
 
 impl Node {
     fn spawn(&mut self) {
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&self.log).unwrap())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut command = Command::new(binary());
+        command.arg("-c").arg(&self.config);
+        self.child = Some(crate::common::process::spawn_listening(
+            command, &self.log, self.port,
+        ));
     }
 
     pub fn kill(&mut self) {

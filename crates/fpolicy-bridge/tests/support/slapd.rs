@@ -9,10 +9,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashSet;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 pub const BASE: &str = "dc=example,dc=com";
 pub const READER_DN: &str = "cn=reader,dc=example,dc=com";
@@ -102,24 +100,16 @@ impl Slapd {
             "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
             self.plain_port, self.tls_port
         );
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("-f")
             .arg(p.join("slapd.conf"))
-            .args(["-h", &urls, "-d", "0"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(p.join("slapd.log")).unwrap())
-            .spawn()
-            .expect("slapd starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", self.plain_port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "slapd did not listen: {}",
-                std::fs::read_to_string(p.join("slapd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .args(["-h", &urls, "-d", "0"]);
+        self.child = Some(crate::common::process::spawn_listening(
+            command,
+            &p.join("slapd.log"),
+            self.plain_port,
+        ));
     }
 
     /// kill -9: the directory is gone until `restart`.
