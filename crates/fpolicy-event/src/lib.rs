@@ -11,11 +11,13 @@
 //! - [`filter`]: noise filters (temporary files, paths, users, clients)
 //! - [`users`]: users named by name, SID or UID
 //! - [`cidr`]: IPv4/IPv6 CIDR blocks
+//! - [`format`]: output formats (S3 notifications, OCSF, ECS, CEF)
 
 pub mod cidr;
 pub mod coalesce;
 pub mod event;
 pub mod filter;
+pub mod format;
 pub mod id;
 pub mod names;
 pub mod normalize;
@@ -28,6 +30,7 @@ pub mod users;
 pub use coalesce::{CoalesceConfig, CoalesceStats, Coalescer, Emitted};
 pub use event::{Event, Metadata, Operation};
 pub use filter::{FilterConfig, FilterReason, NoiseFilter};
+pub use format::{AccessPoint, AccessPoints, Format};
 pub use names::{NameResolver, NameState, StaticNames};
 pub use normalize::{EngineType, GenerationTimeUnit, Normalizer, SessionInfo};
 pub use record::RecordView;
