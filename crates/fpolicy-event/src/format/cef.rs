@@ -93,11 +93,7 @@ pub fn render(event: &Event, version: &str, out: &mut String) {
     };
     ext("rt", &super::epoch_millis(&event.timestamp).to_string());
     ext("act", event.operation_type.as_str());
-    let outcome = match m.screening.as_deref() {
-        Some(verdict) => verdict,
-        None => "success",
-    };
-    ext("outcome", outcome);
+    ext("outcome", m.screening.as_deref().unwrap_or("success"));
     if let Some(ip) = &event.client_ip {
         ext("src", ip);
     }

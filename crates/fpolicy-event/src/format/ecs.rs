@@ -177,7 +177,7 @@ impl<'a> EcsEvent<'a> {
                 size: (kind == "file").then_some(event.file_size),
                 kind,
             },
-            user: (m.user_name.is_some() || uid.is_some()).then(|| User {
+            user: (m.user_name.is_some() || uid.is_some()).then_some(User {
                 name: m.user_name.as_deref(),
                 id: uid,
                 email: m.user_principal.as_deref(),
