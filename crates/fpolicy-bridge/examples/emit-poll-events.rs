@@ -8,6 +8,7 @@ use fpolicy_poll::state::{Change, ChangeKind, ObjectState};
 fn main() {
     let poll = PollConfig {
         name: "legal".into(),
+        access_point: None,
         bucket: "my-ap-alias-s3alias".into(),
         prefix: "legal/".into(),
         prefixes: vec![],

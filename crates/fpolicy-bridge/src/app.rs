@@ -22,7 +22,7 @@ use crate::ingest::{Committed, IngestBatch, IngestLimits, IngestRules, Writer, r
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::server::{ServerContext, serve_listener, tls};
-use crate::sink::{DeadLetters, JsonlSink, Sink, StdoutSink};
+use crate::sink::{DeadLetters, Formatter, JsonlSink, Sink, StdoutSink};
 
 /// Batches queued to the spool writer before sessions wait.
 const INGEST_QUEUE: usize = 256;
@@ -197,21 +197,31 @@ type SinkPlan = (Box<dyn Sink>, u32);
 /// Every configured sink, ready to deliver.
 async fn build_sinks(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Vec<SinkPlan>> {
     let mut sinks: Vec<SinkPlan> = Vec::new();
+    // S3 notifications name the region; the AWS chain's, when set.
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_default();
+    let access_points = Arc::new(cfg.access_point_map(&region));
+    let formatter = |format| Formatter::new(format, access_points.clone());
     if cfg.sinks.jsonl.enabled {
         let fsync = cfg.spool.fsync == FsyncSetting::Always;
         sinks.push((
             Box::new(
                 JsonlSink::new(&cfg.jsonl_dir(), cfg.sinks.jsonl.max_file_bytes, fsync)?
-                    .with_metrics(metrics.clone()),
+                    .with_metrics(metrics.clone())
+                    .with_format(formatter(cfg.sinks.jsonl.format)),
             ),
             0,
         ));
     }
     if cfg.sinks.stdout.enabled {
-        sinks.push((Box::new(StdoutSink::default()), 0));
+        sinks.push((
+            Box::new(StdoutSink::new(formatter(cfg.sinks.stdout.format))),
+            0,
+        ));
     }
     for c in &cfg.cloud_sinks {
-        sinks.push((c.build().await, c.max_events_per_sec()));
+        sinks.push((c.build(&access_points).await, c.max_events_per_sec()));
     }
     Ok(sinks)
 }

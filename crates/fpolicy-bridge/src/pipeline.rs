@@ -88,6 +88,8 @@ struct Settled {
     retry: Vec<usize>,
     /// How many were written to the dead-letter file.
     dead_lettered: usize,
+    /// How many the sink's format does not send.
+    skipped: usize,
     throttled: bool,
     /// The first reason for a retry, for the log.
     error: Option<String>,
@@ -140,11 +142,15 @@ impl Pipeline {
                 return Settled {
                     retry: (0..out.len()).collect(),
                     dead_lettered: 0,
+                    skipped: 0,
                     throttled: e.is_throttling(),
                     error: Some(e.to_string()),
                 };
             }
         };
+        for (_, skip) in &d.skipped {
+            self.metrics.skipped[skip.index()].fetch_add(1, Relaxed);
+        }
         let mut retry = Vec::new();
         let mut rejected = Vec::new();
         for (i, f) in &d.failures {
@@ -153,6 +159,13 @@ impl Pipeline {
                 EntryFailure::Reject(why) => rejected.push((*i, why.as_str())),
             }
         }
+        // One event may be several entries (an S3 rename is two events on
+        // EventBridge): each position counts once, a retry before a reject.
+        retry.sort_unstable();
+        retry.dedup();
+        rejected.sort_by_key(|(i, _)| *i);
+        rejected.dedup_by_key(|(i, _)| *i);
+        rejected.retain(|(i, _)| retry.binary_search(i).is_err());
         let mut dead_lettered = 0;
         if !rejected.is_empty() {
             let entries: Vec<(&Emitted, &str)> = rejected
@@ -181,6 +194,7 @@ impl Pipeline {
         Settled {
             retry,
             dead_lettered,
+            skipped: d.skipped.len(),
             throttled: d.throttled,
             error,
         }
@@ -379,7 +393,7 @@ impl Pipeline {
         let attempted = st.out.len();
         let result = self.sink.deliver(&st.out);
         let settled = self.settle(&st.name, &st.out, result);
-        let delivered = attempted - settled.retry.len() - settled.dead_lettered;
+        let delivered = attempted - settled.retry.len() - settled.dead_lettered - settled.skipped;
         self.metrics.delivered.fetch_add(delivered as u64, Relaxed);
         if settled.retry.is_empty() {
             st.out.clear();

@@ -39,6 +39,7 @@ fn sink(nats: &Nats, replicas: usize) -> NatsSinkConfig {
         ca_bundle: nats.ca.clone(),
         client_cert: None,
         client_key: None,
+        format: Default::default(),
     }
 }
 

@@ -40,6 +40,7 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &str) {
 fn poll_config(bucket: &str) -> PollConfig {
     PollConfig {
         name: "legal".into(),
+        access_point: None,
         bucket: bucket.into(),
         prefix: "legal/".into(),
         prefixes: vec![],

@@ -78,6 +78,10 @@ pub struct Config {
     /// `[[poll]]` tables.
     #[serde(rename = "poll")]
     pub polls: Vec<PollConfig>,
+    /// `[[access_point]]` tables: where S3 access points are attached (the
+    /// `s3` format, and `[[poll]] access_point`).
+    #[serde(rename = "access_point")]
+    pub access_points: Vec<fpolicy_event::AccessPoint>,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
 }
@@ -101,6 +105,7 @@ impl Default for Config {
             cloudwatch: CloudWatchConfig::default(),
             trigger: TriggerConfig::default(),
             polls: Vec::new(),
+            access_points: Vec::new(),
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
@@ -182,7 +187,15 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// Reads a configuration file's text; `[[poll]] access_point` is
+    /// resolved here, so every later step sees the bucket and volume.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = Config::parse_toml(text, path)?;
+        poll::apply_access_points(&mut cfg.polls, &cfg.access_points)?;
+        Ok(cfg)
+    }
+
+    fn parse_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| {
             let key = e.span().and_then(|span| key_at(text, span.start));
             let mut message = match key {
@@ -270,7 +283,49 @@ impl Config {
         if self.sinks.jsonl.max_file_bytes < 4096 {
             return bad("sinks.jsonl.max_file_bytes must be at least 4096".into());
         }
+        self.validate_access_points()
+    }
+
+    /// `[[access_point]]`: each valid, aliases unique; a sink in the `s3`
+    /// format needs at least one (else it would send nothing).
+    fn validate_access_points(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let mut aliases = std::collections::BTreeSet::new();
+        for ap in &self.access_points {
+            ap.validate().map_err(ConfigError::Invalid)?;
+            if !aliases.insert(ap.alias.as_str()) {
+                return bad(format!("access point alias {:?} is given twice", ap.alias));
+            }
+        }
+        let s3_sinks = [
+            ("jsonl", self.sinks.jsonl.enabled, self.sinks.jsonl.format),
+            (
+                "stdout",
+                self.sinks.stdout.enabled,
+                self.sinks.stdout.format,
+            ),
+        ]
+        .into_iter()
+        .chain(
+            self.cloud_sinks
+                .iter()
+                .map(|c| (c.name(), true, c.format())),
+        )
+        .filter(|(_, on, f)| *on && *f == fpolicy_event::Format::S3);
+        for (name, ..) in s3_sinks {
+            if self.access_points.is_empty() {
+                return bad(format!(
+                    "sink {name:?} has format = \"s3\", which needs at least one [[access_point]] (volume, alias, root) to name buckets and keys"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The access points, for sinks in the `s3` format; `region` fills in
+    /// those without their own.
+    pub fn access_point_map(&self, region: &str) -> fpolicy_event::AccessPoints {
+        fpolicy_event::AccessPoints::new(self.access_points.clone()).with_region(region)
     }
 
     /// Advice that does not stop the server, logged at start.

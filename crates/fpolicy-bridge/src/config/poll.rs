@@ -67,7 +67,12 @@ pub struct BusinessHoursConfig {
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
     pub name: String,
+    /// An `[[access_point]]` alias: its bucket, volume and root, instead of
+    /// `bucket`, `volume_name` and `path_prefix`.
+    #[serde(default)]
+    pub access_point: Option<String>,
     /// Access point alias, access point ARN, or bucket name.
+    #[serde(default)]
     pub bucket: String,
     #[serde(default)]
     pub prefix: String,
@@ -77,6 +82,7 @@ pub struct PollConfig {
     pub prefixes: Vec<String>,
     #[serde(default)]
     pub suffixes: Vec<String>,
+    #[serde(default)]
     pub volume_name: String,
     pub svm_name: String,
     /// Where the access point's root sits in the volume.
@@ -140,6 +146,35 @@ impl PollConfig {
 
 /// Every `[[poll]]`: unique names, required fields, a valid schedule,
 /// prefixes that do not overlap.
+/// Fills `bucket`, `volume_name` and `path_prefix` of the polls that name
+/// an `[[access_point]]`; naming one and giving those too is an error.
+pub fn apply_access_points(
+    polls: &mut [PollConfig],
+    access_points: &[fpolicy_event::AccessPoint],
+) -> Result<(), ConfigError> {
+    for p in polls {
+        let Some(alias) = &p.access_point else {
+            continue;
+        };
+        let Some(ap) = access_points.iter().find(|a| &a.alias == alias) else {
+            return Err(ConfigError::Invalid(format!(
+                "poll {:?}: access_point {alias:?} is no [[access_point]] alias",
+                p.name
+            )));
+        };
+        if !p.bucket.is_empty() || !p.volume_name.is_empty() || p.path_prefix != default_root() {
+            return Err(ConfigError::Invalid(format!(
+                "poll {:?}: give access_point or bucket/volume_name/path_prefix, not both",
+                p.name
+            )));
+        }
+        p.bucket = ap.alias.clone();
+        p.volume_name = ap.volume.clone();
+        p.path_prefix = ap.root.clone();
+    }
+    Ok(())
+}
+
 pub fn validate_polls(polls: &[PollConfig]) -> Result<(), ConfigError> {
     let bad = |m: String| Err(ConfigError::Invalid(m));
     let mut poll_names = std::collections::BTreeSet::new();
@@ -157,7 +192,7 @@ pub fn validate_polls(polls: &[PollConfig]) -> Result<(), ConfigError> {
         }
         if p.bucket.is_empty() || p.volume_name.is_empty() || p.svm_name.is_empty() {
             return bad(format!(
-                "poll {:?}: bucket, volume_name and svm_name are required",
+                "poll {:?}: bucket (or access_point), volume_name and svm_name are required",
                 p.name
             ));
         }

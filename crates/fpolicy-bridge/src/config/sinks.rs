@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use fpolicy_event::format::{AccessPoints, Format};
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -23,6 +26,8 @@ pub struct JsonlConfig {
     pub enabled: bool,
     pub dir: PathBuf,
     pub max_file_bytes: u64,
+    /// Each line: `fpolicy` (the event), `s3`, `ocsf` or `ecs`.
+    pub format: Format,
 }
 
 impl Default for JsonlConfig {
@@ -31,6 +36,7 @@ impl Default for JsonlConfig {
             enabled: true,
             dir: PathBuf::new(),
             max_file_bytes: 1024 * 1024 * 1024,
+            format: Format::Fpolicy,
         }
     }
 }
@@ -39,6 +45,8 @@ impl Default for JsonlConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StdoutConfig {
     pub enabled: bool,
+    /// Each line: `fpolicy` (the event), `s3`, `ocsf` or `ecs`.
+    pub format: Format,
 }
 
 /// One `[[sink]]`, chosen by its `type`.
@@ -56,6 +64,15 @@ impl CloudSinkConfig {
             CloudSinkConfig::Sqs(c) => &c.name,
             CloudSinkConfig::Eventbridge(c) => &c.name,
             CloudSinkConfig::Nats(c) => &c.name,
+        }
+    }
+
+    /// What the sink sends: the event, or one of the other formats.
+    pub fn format(&self) -> Format {
+        match self {
+            CloudSinkConfig::Sqs(c) => c.format,
+            CloudSinkConfig::Eventbridge(c) => c.format,
+            CloudSinkConfig::Nats(c) => c.format,
         }
     }
 
@@ -78,12 +95,13 @@ impl CloudSinkConfig {
         .map_err(ConfigError::Invalid)
     }
 
-    /// The sink, ready to deliver.
-    pub async fn build(&self) -> Box<dyn Sink> {
+    /// The sink, ready to deliver; `access_points` place events for the
+    /// `s3` format.
+    pub async fn build(&self, access_points: &Arc<AccessPoints>) -> Box<dyn Sink> {
         match self {
-            CloudSinkConfig::Sqs(c) => Box::new(c.build().await),
-            CloudSinkConfig::Eventbridge(c) => Box::new(c.build().await),
-            CloudSinkConfig::Nats(c) => Box::new(c.build().await),
+            CloudSinkConfig::Sqs(c) => Box::new(c.build(access_points).await),
+            CloudSinkConfig::Eventbridge(c) => Box::new(c.build(access_points).await),
+            CloudSinkConfig::Nats(c) => Box::new(c.build(access_points).await),
         }
     }
 }

@@ -166,6 +166,8 @@ impl IngestMetrics {
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
     pub delivered: AtomicU64,
+    /// Events the sink's format does not send, by [`fpolicy_event::format::Skip`].
+    pub skipped: [AtomicU64; fpolicy_event::format::Skip::ALL.len()],
     pub errors: AtomicU64,
     pub cursor: AtomicU64,
     pub coalesced: AtomicU64,

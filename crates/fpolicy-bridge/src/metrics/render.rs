@@ -561,6 +561,21 @@ impl Collector for Sinks {
             let samples = sinks.iter().map(|(sink, m)| (sink.as_str(), value(m)));
             counters_by(&mut enc, kind, (name, help, "sink"), samples)?;
         }
+        let mut skipped = enc.encode_descriptor(
+            "fpolicy_sink_skipped",
+            "Events a sink's format does not send (format = \"s3\": directories and other non-objects, paths under no access point), by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (sink, m) in &sinks {
+            for reason in fpolicy_event::format::Skip::ALL {
+                let labels = [("sink", sink.as_str()), ("reason", reason.as_str())];
+                let v = load(&m.skipped[reason.index()]);
+                skipped
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            }
+        }
         let next = load(&self.0.spool_next_seq);
         let lag = sinks
             .iter()

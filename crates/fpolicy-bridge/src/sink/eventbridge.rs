@@ -1,16 +1,22 @@
-//! Amazon EventBridge: PutEvents with the event object as `detail`,
-//! `source` and `detail-type` from the configuration (defaults
-//! `fsxn.fpolicy`, `FPolicy File Operation`), `time` = receive time.
+//! Amazon EventBridge: PutEvents with the event in the sink's `format` as
+//! `detail` (default: the event object), `source` and `detail-type` from
+//! the configuration (defaults `fsxn.fpolicy`, `FPolicy File Operation`),
+//! `time` = receive time. With `format = "s3"` each object change is an
+//! event as S3 sends it to EventBridge: `detail-type` "Object Created" or
+//! "Object Deleted" (a rename is both), the `detail` S3's.
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use std::sync::Arc;
+
 use fpolicy_event::Emitted;
+use fpolicy_event::format::{AccessPoints, Format, s3};
 use serde::Deserialize;
 
 use super::aws::{
     LocalRuntime, Planned, call_error, in_flight, is_throttling_code, plan, settle_calls,
 };
-use super::{Delivered, EntryFailure, Sink, SinkError};
+use super::{Delivered, EntryFailure, Formatter, NotSent, Sink, SinkError};
 
 /// One `[[sink]]` with `type = "eventbridge"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -37,6 +43,10 @@ pub struct EventBridgeSinkConfig {
     /// Endpoint override (otherwise the AWS chain, including `AWS_ENDPOINT_URL`).
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// The `detail`: `fpolicy` (the event), `s3` (S3's "Object Created" /
+    /// "Object Deleted"), `ocsf` or `ecs`.
+    #[serde(default)]
+    pub format: Format,
 }
 
 fn default_source() -> String {
@@ -64,9 +74,10 @@ impl EventBridgeSinkConfig {
     }
 
     /// The sink, with SDK configuration from the standard chain.
-    pub async fn build(&self) -> EventBridgeSink {
+    pub async fn build(&self, access_points: &Arc<AccessPoints>) -> EventBridgeSink {
         let sdk = super::aws_config(self.endpoint_url.as_deref()).await;
         EventBridgeSink::new(self, &sdk)
+            .with_format(Formatter::new(self.format, access_points.clone()))
     }
 }
 
@@ -79,6 +90,7 @@ pub struct EventBridgeSink {
     max_in_flight: usize,
     api_calls_per_sec: f64,
     rt: LocalRuntime,
+    formatter: Formatter,
 }
 
 /// Entry error codes worth another try; anything else is a rejection.
@@ -100,6 +112,81 @@ impl EventBridgeSink {
             max_in_flight: cfg.max_in_flight,
             api_calls_per_sec: cfg.api_calls_per_sec,
             rt: LocalRuntime::default(),
+            formatter: Formatter::default(),
+        }
+    }
+
+    /// Details in `formatter`'s format (default: the event).
+    pub fn with_format(mut self, formatter: Formatter) -> EventBridgeSink {
+        self.formatter = formatter;
+        self
+    }
+
+    fn entry(
+        &self,
+        detail_type: &str,
+        detail: &str,
+        received: i64,
+    ) -> (PutEventsRequestEntry, usize) {
+        let entry = PutEventsRequestEntry::builder()
+            .source(&self.source)
+            .detail_type(detail_type)
+            .detail(detail)
+            .event_bus_name(&self.bus)
+            .time(
+                aws_smithy_types::DateTime::from_nanos(i128::from(received))
+                    .unwrap_or(aws_smithy_types::DateTime::from_secs(0)),
+            )
+            .build();
+        // EventBridge counts source, detail-type and detail (and 14 bytes of time).
+        (
+            entry,
+            detail.len() + self.source.len() + detail_type.len() + 14,
+        )
+    }
+
+    /// The entries of one event: one, or with `format = "s3"` one per
+    /// object change (a rename: two, both at position `i`).
+    fn entries_of(
+        &self,
+        i: usize,
+        e: &Emitted,
+        out: &mut Delivered,
+    ) -> Vec<(PutEventsRequestEntry, usize)> {
+        if self.formatter.format() != Format::S3 {
+            return match self.formatter.body(&e.json) {
+                Ok(body) => match std::str::from_utf8(&body) {
+                    Ok(detail) => vec![self.entry(&self.detail_type, detail, e.received)],
+                    Err(_) => {
+                        NotSent::Invalid("event is not UTF-8".into()).record(i, out);
+                        Vec::new()
+                    }
+                },
+                Err(n) => {
+                    n.record(i, out);
+                    Vec::new()
+                }
+            };
+        }
+        let event = match Formatter::parse(&e.json) {
+            Ok(event) => event,
+            Err(n) => {
+                n.record(i, out);
+                return Vec::new();
+            }
+        };
+        match s3::changes(&event, self.formatter.access_points()) {
+            Ok(changes) => changes
+                .iter()
+                .map(|c| {
+                    let detail = serde_json::to_string(&c.detail()).unwrap_or_default();
+                    self.entry(c.detail_type(), &detail, e.received)
+                })
+                .collect(),
+            Err(skip) => {
+                NotSent::Skip(skip).record(i, out);
+                Vec::new()
+            }
         }
     }
 }
@@ -127,26 +214,11 @@ impl Sink for EventBridgeSink {
         let mut sizes = Vec::with_capacity(events.len());
         let mut index = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
-            let Ok(detail) = std::str::from_utf8(&e.json) else {
-                out.failures
-                    .push((i, EntryFailure::Reject("event is not UTF-8".into())));
-                continue;
-            };
-            entries.push(
-                PutEventsRequestEntry::builder()
-                    .source(&self.source)
-                    .detail_type(&self.detail_type)
-                    .detail(detail)
-                    .event_bus_name(&self.bus)
-                    .time(
-                        aws_smithy_types::DateTime::from_nanos(i128::from(e.received))
-                            .unwrap_or(aws_smithy_types::DateTime::from_secs(0)),
-                    )
-                    .build(),
-            );
-            // EventBridge counts source, detail-type and detail (and 14 bytes of time).
-            sizes.push(detail.len() + self.source.len() + self.detail_type.len() + 14);
-            index.push(i);
+            for (entry, size) in self.entries_of(i, e, &mut out) {
+                entries.push(entry);
+                sizes.push(size);
+                index.push(i);
+            }
         }
         let Planned {
             calls,

@@ -55,6 +55,7 @@ pub struct JsonlSink {
     current: Option<OpenFile>,
     buf: Vec<u8>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    formatter: super::Formatter,
 }
 
 /// Cuts a file back to just after its last newline when its last line is
@@ -102,7 +103,14 @@ impl JsonlSink {
             current: None,
             buf: Vec::with_capacity(1 << 20),
             metrics: None,
+            formatter: super::Formatter::default(),
         })
+    }
+
+    /// Lines in `formatter`'s format (default: the events as they are).
+    pub fn with_format(mut self, formatter: super::Formatter) -> Self {
+        self.formatter = formatter;
+        self
     }
 
     /// Counts torn tails repaired in `fpolicy_jsonl_torn_tails_repaired_total`.
@@ -184,8 +192,12 @@ impl Sink for JsonlSink {
     }
 
     fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
+        let mut delivered = Delivered::default();
+        let formatter = self.formatter.clone();
+        let bodies = formatter.bodies(events, &mut delivered);
         let result = (|| {
-            for e in events {
+            for (i, body) in bodies {
+                let e = &events[i];
                 let date = utc_date(e.received);
                 let rotate = match &self.current {
                     None => Some((date.clone(), 0)),
@@ -199,7 +211,7 @@ impl Sink for JsonlSink {
                     self.flush()?;
                     self.open(&date, index)?;
                 }
-                self.buf.extend_from_slice(&e.json);
+                self.buf.extend_from_slice(&body);
                 self.buf.push(b'\n');
             }
             self.flush()
@@ -210,7 +222,7 @@ impl Sink for JsonlSink {
             self.buf.clear();
             self.current = None;
         }
-        result.map(|()| Delivered::default())
+        result.map(|()| delivered)
     }
 }
 

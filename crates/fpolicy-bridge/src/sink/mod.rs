@@ -5,6 +5,7 @@
 mod aws;
 mod dead_letter;
 mod eventbridge;
+mod format;
 mod jsonl;
 pub mod nats;
 mod sqs;
@@ -13,12 +14,14 @@ mod stdout;
 pub use aws::aws_config;
 pub use dead_letter::DeadLetters;
 pub use eventbridge::{EventBridgeSink, EventBridgeSinkConfig};
+pub use format::{Formatter, NotSent, VERSION};
 pub use jsonl::{JsonlSink, jsonl_file_name};
 pub use nats::{NatsSink, NatsSinkConfig};
 pub use sqs::{SqsSink, SqsSinkConfig};
 pub use stdout::StdoutSink;
 
 use fpolicy_event::Emitted;
+use fpolicy_event::format::Skip;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -69,6 +72,9 @@ pub struct Delivered {
     pub throttled: bool,
     /// Calls kept in flight for this batch (the concurrency formula).
     pub in_flight: usize,
+    /// Entries the sink's format has no representation of (an S3
+    /// notification of a directory): not sent, counted, not retried.
+    pub skipped: Vec<(usize, Skip)>,
 }
 
 /// A destination for events. `deliver` returns `Ok` once the service has

@@ -2,7 +2,8 @@
 //! (`fpolicy.{svm}.{volume}.{operation}` by default) with the header
 //! `Nats-Msg-Id` = `event_id`, so a resend after a crash or a lost
 //! acknowledgement is dropped by the server inside the stream's duplicate
-//! window. An event counts as delivered only when its PubAck arrives.
+//! window. An event counts as delivered only when its PubAck arrives. The
+//! payload is the event in the sink's `format` (default: the event).
 //!
 //! Failures: a server down → the client reconnects to another; no quorum,
 //! a full stream, a timeout → retried with the shared backoff (the spool
@@ -14,11 +15,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, stream::StorageType};
 use bytes::Bytes;
+use std::sync::Arc;
+
 use fpolicy_event::Emitted;
+use fpolicy_event::format::{AccessPoints, Format};
 use serde::Deserialize;
 
 use super::aws::LocalRuntime;
-use super::{Delivered, EntryFailure, Sink, SinkError};
+use super::{Delivered, EntryFailure, Formatter, Sink, SinkError};
 use crate::config::duration;
 
 /// Placeholders a subject template may use.
@@ -76,6 +80,9 @@ pub struct NatsSinkConfig {
     pub client_cert: Option<PathBuf>,
     #[serde(default)]
     pub client_key: Option<PathBuf>,
+    /// The payload: `fpolicy` (the event), `s3`, `ocsf` or `ecs`.
+    #[serde(default)]
+    pub format: Format,
 }
 
 fn default_subject() -> String {
@@ -134,12 +141,13 @@ impl NatsSinkConfig {
         Ok(())
     }
 
-    pub async fn build(&self) -> NatsSink {
+    pub async fn build(&self, access_points: &Arc<AccessPoints>) -> NatsSink {
         NatsSink {
             subject: SubjectTemplate::parse(&self.subject).expect("validated"),
             cfg: self.clone(),
             js: None,
             rt: LocalRuntime::default(),
+            formatter: Formatter::new(self.format, access_points.clone()),
         }
     }
 
@@ -327,6 +335,7 @@ pub struct NatsSink {
     subject: SubjectTemplate,
     js: Option<(async_nats::Client, jetstream::Context)>,
     rt: LocalRuntime,
+    formatter: Formatter,
 }
 
 impl NatsSink {
@@ -438,19 +447,17 @@ impl Sink for NatsSink {
             ..Delivered::default()
         };
         let mut messages = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            match self.message(e) {
-                Ok(_) if max_payload > 0 && e.json.len() + 128 > max_payload => {
-                    out.failures.push((
-                        i,
-                        EntryFailure::Reject(format!(
-                            "{} bytes: larger than the server's max_payload ({max_payload})",
-                            e.json.len()
-                        )),
-                    ))
-                }
+        for (i, body) in self.formatter.bodies(events, &mut out) {
+            match self.message(&events[i]) {
+                Ok(_) if max_payload > 0 && body.len() + 128 > max_payload => out.failures.push((
+                    i,
+                    EntryFailure::Reject(format!(
+                        "{} bytes: larger than the server's max_payload ({max_payload})",
+                        body.len()
+                    )),
+                )),
                 Ok((subject, id)) => {
-                    messages.push((i, subject, id, Bytes::copy_from_slice(&e.json)))
+                    messages.push((i, subject, id, Bytes::from(body.into_owned())))
                 }
                 Err(why) => out.failures.push((i, EntryFailure::Reject(why))),
             }

@@ -1,4 +1,5 @@
-//! Amazon SQS: SendMessageBatch, the event object as the body, message
+//! Amazon SQS: SendMessageBatch, the event in the sink's `format` as the
+//! body (default: the event object), message
 //! attributes `operation_type`, `volume_name`, `svm_name` for filtering.
 //! FIFO queues (`.fifo`): MessageGroupId = file path (per-file order; a
 //! hash when the path is not a valid group id), MessageDeduplicationId =
@@ -6,13 +7,16 @@
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use std::sync::Arc;
+
 use fpolicy_event::Emitted;
+use fpolicy_event::format::{AccessPoints, Format};
 use serde::Deserialize;
 
 use super::aws::{
     LocalRuntime, Planned, call_error, in_flight, is_throttling_code, plan, settle_calls,
 };
-use super::{Delivered, EntryFailure, Sink, SinkError};
+use super::{Delivered, EntryFailure, Formatter, Sink, SinkError};
 
 /// One `[[sink]]` with `type = "sqs"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -34,6 +38,10 @@ pub struct SqsSinkConfig {
     /// Endpoint override (otherwise the AWS chain, including `AWS_ENDPOINT_URL`).
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// The message body: `fpolicy` (the event), `s3` (an S3 event
+    /// notification), `ocsf` or `ecs`.
+    #[serde(default)]
+    pub format: Format,
 }
 
 impl SqsSinkConfig {
@@ -49,9 +57,9 @@ impl SqsSinkConfig {
     }
 
     /// The sink, with SDK configuration from the standard chain.
-    pub async fn build(&self) -> SqsSink {
+    pub async fn build(&self, access_points: &Arc<AccessPoints>) -> SqsSink {
         let sdk = super::aws_config(self.endpoint_url.as_deref()).await;
-        SqsSink::new(self, &sdk)
+        SqsSink::new(self, &sdk).with_format(Formatter::new(self.format, access_points.clone()))
     }
 }
 
@@ -63,6 +71,7 @@ pub struct SqsSink {
     max_in_flight: usize,
     api_calls_per_sec: f64,
     rt: LocalRuntime,
+    formatter: Formatter,
 }
 
 #[derive(Deserialize)]
@@ -110,16 +119,27 @@ impl SqsSink {
             max_in_flight: if fifo { 1 } else { cfg.max_in_flight },
             api_calls_per_sec: cfg.api_calls_per_sec,
             rt: LocalRuntime::default(),
+            formatter: Formatter::default(),
         }
     }
 
+    /// Message bodies in `formatter`'s format (default: the event).
+    pub fn with_format(mut self, formatter: Formatter) -> SqsSink {
+        self.formatter = formatter;
+        self
+    }
+
+    /// The entry of event `e` with `body` (the event in the sink's format);
+    /// the attributes and the FIFO ids come from the event itself.
     fn entry(
         &self,
         i: usize,
         e: &Emitted,
+        body: &[u8],
     ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
-        let body = std::str::from_utf8(&e.json).map_err(|_| "event is not UTF-8".to_owned())?;
-        let p: Probe = serde_json::from_str(body).map_err(|err| format!("not an event: {err}"))?;
+        let body = std::str::from_utf8(body).map_err(|_| "event is not UTF-8".to_owned())?;
+        let p: Probe =
+            serde_json::from_slice(&e.json).map_err(|err| format!("not an event: {err}"))?;
         let mut b = SendMessageBatchRequestEntry::builder()
             .id(i.to_string())
             .message_body(body)
@@ -165,8 +185,8 @@ impl Sink for SqsSink {
         let mut entries = Vec::with_capacity(events.len());
         let mut sizes = Vec::with_capacity(events.len());
         let mut index = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            match self.entry(i, e) {
+        for (i, body) in self.formatter.bodies(events, &mut out) {
+            match self.entry(i, &events[i], &body) {
                 Ok((entry, size)) => {
                     entries.push(entry);
                     sizes.push(size);

@@ -1,5 +1,5 @@
 //! `--sink stdout`: one JSON line per event on standard output (logs go to
-//! standard error).
+//! standard error), in the sink's `format`.
 
 use std::io::Write;
 
@@ -10,6 +10,17 @@ use super::{Delivered, Sink, SinkError};
 #[derive(Debug, Default)]
 pub struct StdoutSink {
     buf: Vec<u8>,
+    formatter: super::Formatter,
+}
+
+impl StdoutSink {
+    /// Events in `formatter`'s format (default: as they are).
+    pub fn new(formatter: super::Formatter) -> StdoutSink {
+        StdoutSink {
+            buf: Vec::new(),
+            formatter,
+        }
+    }
 }
 
 impl Sink for StdoutSink {
@@ -19,8 +30,9 @@ impl Sink for StdoutSink {
 
     fn deliver(&mut self, events: &[Emitted]) -> Result<Delivered, SinkError> {
         self.buf.clear();
-        for e in events {
-            self.buf.extend_from_slice(&e.json);
+        let mut delivered = Delivered::default();
+        for (_, body) in self.formatter.bodies(events, &mut delivered) {
+            self.buf.extend_from_slice(&body);
             self.buf.push(b'\n');
         }
         let mut out = std::io::stdout().lock();
@@ -31,6 +43,6 @@ impl Sink for StdoutSink {
                 path: "<stdout>".into(),
                 source,
             })?;
-        Ok(Delivered::default())
+        Ok(delivered)
     }
 }

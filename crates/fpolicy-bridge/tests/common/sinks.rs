@@ -17,6 +17,7 @@ pub fn sqs(name: &str, url: &str, endpoint: &str) -> SqsSinkConfig {
         max_events_per_sec: 0,
         api_calls_per_sec: 0.0,
         endpoint_url: Some(endpoint.into()),
+        format: Default::default(),
     }
 }
 
@@ -30,6 +31,7 @@ pub fn bus(name: &str, bus: &str, endpoint: &str) -> EventBridgeSinkConfig {
         max_events_per_sec: 0,
         api_calls_per_sec: 0.0,
         endpoint_url: Some(endpoint.into()),
+        format: Default::default(),
     }
 }
 
