@@ -148,6 +148,9 @@ impl Pipeline {
                 };
             }
         };
+        self.metrics
+            .reconnects
+            .fetch_add(u64::from(d.reconnects), Relaxed);
         for (_, skip) in &d.skipped {
             self.metrics.skipped[skip.index()].fetch_add(1, Relaxed);
         }

@@ -37,6 +37,49 @@ pub enum TlsError {
 
 /// A client configuration that trusts what `trust` says.
 pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TlsError> {
+    client_config_with_identity(trust, None)
+}
+
+/// A client certificate chain and its private key, both PEM files (mutual
+/// TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdentity<'a> {
+    pub cert_chain: &'a std::path::Path,
+    pub key: &'a std::path::Path,
+}
+
+/// Like [`client_config`], presenting `identity` when the server asks.
+pub fn client_config_with_identity(
+    trust: &Trust,
+    identity: Option<ClientIdentity<'_>>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let config = server_trust(trust)?;
+    let Some(id) = identity else {
+        return Ok(config.with_no_client_auth());
+    };
+    let file_error = |path: &std::path::Path, message: String| TlsError::Certificates {
+        source_name: path.display().to_string(),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(id.cert_chain)
+        .map_err(|e| file_error(id.cert_chain, e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(id.cert_chain, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(file_error(id.cert_chain, "no certificate".into()));
+    }
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(id.key)
+        .map_err(|e| file_error(id.key, e.to_string()))?;
+    config
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))
+}
+
+/// The part of a client configuration that says whom it trusts.
+fn server_trust(
+    trust: &Trust,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, TlsError>
+{
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -45,8 +88,7 @@ pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TlsError> {
         Trust::Insecure => {
             return Ok(builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-                .with_no_client_auth());
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider))));
         }
         Trust::Pem(pem) => roots(
             "CA bundle PEM text",
@@ -66,7 +108,7 @@ pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TlsError> {
             roots("the system's CA roots", found.certs.into_iter().map(Ok))?
         }
     };
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    Ok(builder.with_root_certificates(roots))
 }
 
 fn roots(

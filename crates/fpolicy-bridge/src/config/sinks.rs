@@ -1,5 +1,5 @@
 //! `[sinks.*]` (the built-in JSON Lines and stdout sinks), `[[sink]]` (one
-//! table per routed sink: SQS, EventBridge, NATS JetStream; a tagged enum,
+//! table per routed sink: SQS, EventBridge, NATS JetStream, syslog; a tagged enum,
 //! so a new sink type is one variant and one module under `sink/`), and
 //! `[routing]`.
 
@@ -11,7 +11,7 @@ use fpolicy_event::format::{AccessPoints, Format};
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::sink::{EventBridgeSinkConfig, NatsSinkConfig, Sink, SqsSinkConfig};
+use crate::sink::{EventBridgeSinkConfig, NatsSinkConfig, Sink, SqsSinkConfig, SyslogSinkConfig};
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,6 +56,7 @@ pub enum CloudSinkConfig {
     Sqs(SqsSinkConfig),
     Eventbridge(EventBridgeSinkConfig),
     Nats(NatsSinkConfig),
+    Syslog(SyslogSinkConfig),
 }
 
 impl CloudSinkConfig {
@@ -64,6 +65,7 @@ impl CloudSinkConfig {
             CloudSinkConfig::Sqs(c) => &c.name,
             CloudSinkConfig::Eventbridge(c) => &c.name,
             CloudSinkConfig::Nats(c) => &c.name,
+            CloudSinkConfig::Syslog(c) => &c.name,
         }
     }
 
@@ -73,6 +75,7 @@ impl CloudSinkConfig {
             CloudSinkConfig::Sqs(c) => c.format,
             CloudSinkConfig::Eventbridge(c) => c.format,
             CloudSinkConfig::Nats(c) => c.format,
+            CloudSinkConfig::Syslog(c) => c.json_format(),
         }
     }
 
@@ -82,6 +85,7 @@ impl CloudSinkConfig {
             CloudSinkConfig::Sqs(c) => c.max_events_per_sec,
             CloudSinkConfig::Eventbridge(c) => c.max_events_per_sec,
             CloudSinkConfig::Nats(c) => c.max_events_per_sec,
+            CloudSinkConfig::Syslog(c) => c.max_events_per_sec,
         }
     }
 
@@ -91,6 +95,7 @@ impl CloudSinkConfig {
             CloudSinkConfig::Sqs(c) => c.validate(),
             CloudSinkConfig::Eventbridge(c) => c.validate(),
             CloudSinkConfig::Nats(c) => c.validate(),
+            CloudSinkConfig::Syslog(c) => c.validate(),
         }
         .map_err(ConfigError::Invalid)
     }
@@ -102,6 +107,7 @@ impl CloudSinkConfig {
             CloudSinkConfig::Sqs(c) => Box::new(c.build(access_points).await),
             CloudSinkConfig::Eventbridge(c) => Box::new(c.build(access_points).await),
             CloudSinkConfig::Nats(c) => Box::new(c.build(access_points).await),
+            CloudSinkConfig::Syslog(c) => Box::new(c.build(access_points)),
         }
     }
 }

@@ -168,6 +168,8 @@ pub struct SinkMetrics {
     pub delivered: AtomicU64,
     /// Events the sink's format does not send, by [`fpolicy_event::format::Skip`].
     pub skipped: [AtomicU64; fpolicy_event::format::Skip::ALL.len()],
+    /// Connections opened again after one broke or was closed.
+    pub reconnects: AtomicU64,
     pub errors: AtomicU64,
     pub cursor: AtomicU64,
     pub coalesced: AtomicU64,

@@ -485,12 +485,18 @@ type SinkFamily = (
     fn(&SinkMetrics) -> u64,
 );
 
-const SINK_FAMILIES: [SinkFamily; 11] = [
+const SINK_FAMILIES: [SinkFamily; 12] = [
     (
         "fpolicy_sink_delivered",
         MetricType::Counter,
         "Events delivered by the sink.",
         |s| s.delivered.load(Relaxed),
+    ),
+    (
+        "fpolicy_sink_reconnects",
+        MetricType::Counter,
+        "Connections the sink opened again after one broke or the receiver closed it (syslog: TCP and TLS may have lost what was in flight; the last batch is sent again).",
+        |s| s.reconnects.load(Relaxed),
     ),
     (
         "fpolicy_sink_errors",

@@ -10,6 +10,7 @@ mod jsonl;
 pub mod nats;
 mod sqs;
 mod stdout;
+pub mod syslog;
 
 pub use aws::aws_config;
 pub use dead_letter::DeadLetters;
@@ -19,6 +20,7 @@ pub use jsonl::{JsonlSink, jsonl_file_name};
 pub use nats::{NatsSink, NatsSinkConfig};
 pub use sqs::{SqsSink, SqsSinkConfig};
 pub use stdout::StdoutSink;
+pub use syslog::{SyslogSink, SyslogSinkConfig};
 
 use fpolicy_event::Emitted;
 use fpolicy_event::format::Skip;
@@ -75,6 +77,9 @@ pub struct Delivered {
     /// Entries the sink's format has no representation of (an S3
     /// notification of a directory): not sent, counted, not retried.
     pub skipped: Vec<(usize, Skip)>,
+    /// Connections the sink had to open again before this delivery (a
+    /// broken or closed connection).
+    pub reconnects: u32,
 }
 
 /// A destination for events. `deliver` returns `Ok` once the service has
