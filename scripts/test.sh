@@ -8,7 +8,9 @@
 # cloud sink, polling and Lambda tests: the `aws-integration` feature
 # (on with --all-features), which plain `cargo test` leaves out (the cloud
 # sink faults against a local fake endpoint run without it). Installs
-# OpenLDAP's slapd for the identity tests (`ldap-integration`, likewise).
+# OpenLDAP's slapd for the identity tests (`ldap-integration`, likewise),
+# rsyslog for the syslog sink (`syslog-integration`), and the Python
+# consumers of the output formats (.venv-formats, .ci/format-conformance.sh).
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +40,18 @@ need_package /usr/sbin/slapd slapd
 need_package /usr/sbin/nats-server nats-server
 need_package /usr/bin/promtool prometheus
 need_package /usr/bin/tmux tmux
+# rsyslog for the syslog sink tests (`syslog-integration`): TCP, TLS (the
+# gtls driver) and RELP receivers of the tests' own.
+need_package /usr/sbin/rsyslogd rsyslog
+need_package /usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so rsyslog-relp
+need_package /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so rsyslog-gnutls
 
 source .ci/python-env.sh
+# The consumers that read the output formats back (scripts/check-formats.py):
+# the integration tests run them on what SQS, EventBridge and rsyslog got.
+echo "test.sh: format consumers (.venv-formats; installed on first use)"
+python_env .venv-formats 'aws-lambda-powertools>=3' pycef 'jsonschema>=4.18' 'ocsf-json-schema>=1.2'
+export FPOLICY_FORMATS_PY="$PWD/$PY"
 echo "test.sh: moto server environment (.venv-moto; installed on first use)"
 python_env .venv-moto 'moto[server]'
 MOTO_PY=$PY
@@ -68,6 +80,7 @@ cargo test --workspace --all-features 2>&1 | tee "$log"
 bash .ci/xsd-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/schema-conformance.sh 2>&1 | tee -a "$log"
 bash .ci/ontap-conformance.sh 2>&1 | tee -a "$log"
+bash .ci/format-conformance.sh 2>&1 | tee -a "$log"
 # Prometheus rules (promtool), the Grafana dashboard, every relative link
 # in both languages and the Japanese pages' sync notes.
 bash .ci/monitoring-checks.sh 2>&1 | tee -a "$log"
@@ -81,7 +94,7 @@ import re, sys
 passed = failed = 0
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", line) or \
-        re.search(r"^(?:xsd|schema|ontap)-conformance: (\d+) passed, (\d+) failed", line)
+        re.search(r"^(?:xsd|schema|ontap|format)-conformance: (\d+) passed, (\d+) failed", line)
     if m:
         passed += int(m.group(1)); failed += int(m.group(2))
 print(f"tests: {passed} passed, {failed} failed")

@@ -1,5 +1,8 @@
 //! Prints one event per ReqType (and protocol version) as JSON lines, for
-//! the schema conformance step (`.ci/schema-conformance.sh`).
+//! the schema conformance step (`.ci/schema-conformance.sh`); with
+//! `--format s3|s3-eventbridge|ocsf|ecs|cef`, in that output format (one
+//! line per SQS body, EventBridge event or CEF line), for the format
+//! conformance step (`.ci/format-conformance.sh`).
 
 use fpolicy_event::*;
 use fpolicy_proto::sample::screen_request;
@@ -16,6 +19,15 @@ fn main() {
         names: &names,
         generation_time: GenerationTimeUnit::Auto,
     };
+    let format = std::env::args()
+        .skip_while(|a| a != "--format")
+        .nth(1)
+        .unwrap_or_else(|| "fpolicy".into());
+    let access_points = AccessPoints::new(vec![
+        AccessPoint::new("vol_legal", "legal-ap-ext-s3alias", "/"),
+        AccessPoint::new("vol0", "vol0-ap-ext-s3alias", "/"),
+    ])
+    .with_region("us-east-1");
     let mut out = String::new();
     for (i, &rt) in ReqType::ALL.iter().enumerate() {
         for (v, engine) in [
@@ -34,9 +46,48 @@ fn main() {
             if engine == EngineType::Synchronous {
                 e.metadata.screening = Some("allow".into());
             }
-            out.push_str(&serde_json::to_string(&e).expect("serializable"));
-            out.push('\n');
+            render(&format, &e, &access_points, &mut out);
         }
     }
     print!("{out}");
+}
+
+/// Appends `e` in `format` (nothing when the format skips it).
+fn render(format: &str, e: &Event, access_points: &AccessPoints, out: &mut String) {
+    use fpolicy_event::format::{self, cef, s3};
+    let version = env!("CARGO_PKG_VERSION");
+    let mut line = Vec::new();
+    match format {
+        "s3-eventbridge" => {
+            // As EventBridge hands the event to a target.
+            for c in s3::changes(e, access_points).unwrap_or_default() {
+                let event = serde_json::json!({
+                    "version": "0",
+                    "id": e.event_id,
+                    "detail-type": c.detail_type(),
+                    "source": "fsxn.fpolicy",
+                    "account": "123456789012",
+                    "time": c.time,
+                    "region": "us-east-1",
+                    "resources": [],
+                    "detail": c.detail(),
+                });
+                out.push_str(&event.to_string());
+                out.push('\n');
+            }
+            return;
+        }
+        "cef" => {
+            cef::render(e, version, out);
+            out.push('\n');
+            return;
+        }
+        _ => {}
+    }
+    let f: Format = serde_json::from_value(serde_json::Value::String(format.into()))
+        .unwrap_or_else(|_| panic!("unknown format {format:?}"));
+    if format::render_json(f, e, access_points, version, &mut line).is_ok() {
+        out.push_str(std::str::from_utf8(&line).expect("JSON is UTF-8"));
+        out.push('\n');
+    }
 }

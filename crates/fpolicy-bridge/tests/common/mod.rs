@@ -220,3 +220,28 @@ pub fn write_server_certificates(dir: &Path) -> PathBuf {
     std::fs::write(&ca, ca_cert.pem()).unwrap();
     ca
 }
+
+/// Reads `file` back with scripts/check-formats.py (`kind`: s3-sqs,
+/// s3-eventbridge, ocsf, ecs, cef) in the Python that scripts/test.sh
+/// prepares (FPOLICY_FORMATS_PY); panics with the checker's words when it
+/// finds a problem.
+pub fn check_formats(kind: &str, file: &Path, args: &[&str]) {
+    let python = std::env::var("FPOLICY_FORMATS_PY").expect(
+        "FPOLICY_FORMATS_PY is not set: run scripts/test.sh, which prepares the Python consumers of the formats",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check-formats.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(kind)
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("the formats' Python runs");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{kind} consumers refused {}:\n{said}",
+        file.display()
+    );
+}
