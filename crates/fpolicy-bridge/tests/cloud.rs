@@ -266,6 +266,113 @@ async fn sim_to_eventbridge_to_rule_to_sqs_arrives_intact() {
     assert_eq!(ids.len(), 200);
 }
 
+/// `format = "s3"` on an SQS and an EventBridge sink: the SQS bodies are S3
+/// event notifications and the bus gets "Object Created" / "Object
+/// Deleted" events, which Powertools' data classes read back with the
+/// right bucket, decoded key and size; what is no object is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_format_reaches_sqs_and_eventbridge_as_s3_sends_it() {
+    let endpoint = moto();
+    let conf = sdk(&endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let eb = aws_sdk_eventbridge::Client::new(&conf);
+    let (notifications, _) = create_queue(&sqs, &unique("s3-notifications")).await;
+    let bus = unique("s3-bus");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    let (from_bus, arn) = create_queue(&sqs, &unique("s3-from-bus")).await;
+    let rule = unique("s3-rule");
+    eb.put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"detail-type": ["Object Created", "Object Deleted"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(Target::builder().id("q").arn(&arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = cloud_config(dir.path());
+    let volume = cfg.events.default_volume.clone();
+    cfg.access_points = vec![fpolicy_event::AccessPoint::new(
+        &volume,
+        "vol-ap-ext-s3alias",
+        "/",
+    )];
+    cfg.cloud_sinks = vec![
+        CloudSinkConfig::Sqs(fpolicy_bridge::sink::SqsSinkConfig {
+            format: fpolicy_event::Format::S3,
+            ..sinks::sqs("notify", &notifications, &endpoint)
+        }),
+        CloudSinkConfig::Eventbridge(fpolicy_bridge::sink::EventBridgeSinkConfig {
+            format: fpolicy_event::Format::S3,
+            ..sinks::bus("bus", &bus, &endpoint)
+        }),
+    ];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(300);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    let events = read_events(dir.path());
+    let is_object = |e: &serde_json::Value| {
+        matches!(
+            e["operation_type"].as_str(),
+            Some("create" | "write" | "delete" | "rename")
+        ) && e["metadata"]["file_type"] != "DIR"
+    };
+    let objects = events.iter().filter(|e| is_object(e)).count();
+    let renames = events
+        .iter()
+        .filter(|e| is_object(e) && e["operation_type"] == "rename")
+        .count();
+    assert!(
+        objects > 50 && renames > 0,
+        "{objects} objects, {renames} renames"
+    );
+    let bodies = receive(&sqs, &notifications, objects, 60).await;
+    let bus_events = receive(&sqs, &from_bus, objects + renames, 60).await;
+    let skipped = server
+        .metric("fpolicy_sink_skipped_total{sink=\"notify\",reason=\"not_an_object\"}")
+        .await;
+    server.stop().await;
+    assert_eq!(bodies.len(), objects, "one notification per object event");
+    assert_eq!(
+        bus_events.len(),
+        objects + renames,
+        "a rename is two bus events"
+    );
+    assert_eq!(
+        skipped as usize,
+        events.len() - objects,
+        "the rest counted as skipped"
+    );
+    let write = |name: &str, lines: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+    let truth: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let truth = write("events.jsonl", &truth);
+    let truth = truth.to_str().unwrap();
+    let records = (objects + renames).to_string();
+    let sqs_bodies: Vec<String> = bodies.into_iter().map(|(b, ..)| b).collect();
+    check_formats(
+        "s3-sqs",
+        &write("sqs.jsonl", &sqs_bodies),
+        &["--events", truth, "--expect", &records, "--unique-ids"],
+    );
+    let bus_bodies: Vec<String> = bus_events.into_iter().map(|(b, ..)| b).collect();
+    check_formats(
+        "s3-eventbridge",
+        &write("bus.jsonl", &bus_bodies),
+        &["--events", truth, "--expect", &records, "--unique-ids"],
+    );
+}
+
 /// A TCP proxy that can cut every connection and refuse new ones.
 struct Proxy {
     addr: SocketAddr,

@@ -485,6 +485,96 @@ mod tests {
     }
 
     #[test]
+    fn formats_access_points_and_syslog_sinks_read_and_check() {
+        let toml = r#"
+[sinks.jsonl]
+format = "ocsf"
+[[access_point]]
+volume = "vol1"
+alias = "vol1-ap-ext-s3alias"
+root = "/data"
+[[sink]]
+name = "notify"
+type = "sqs"
+queue_url = "https://sqs.us-east-1.amazonaws.com/1/q"
+format = "s3"
+[[sink]]
+name = "siem"
+type = "syslog"
+address = "siem.example.com:6514"
+transport = "relp"
+format = "json"
+json_format = "ecs"
+facility = "local3"
+timeout = "5s"
+[trigger]
+mode = "hybrid"
+[[poll]]
+name = "p"
+access_point = "vol1-ap-ext-s3alias"
+svm_name = "svm1"
+"#;
+        let c = Config::parse(toml, Path::new("t")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.sinks.jsonl.format, fpolicy_event::Format::Ocsf);
+        assert_eq!(c.cloud_sinks[0].format(), fpolicy_event::Format::S3);
+        assert_eq!(c.cloud_sinks[1].format(), fpolicy_event::Format::Ecs);
+        assert_eq!(
+            (
+                c.polls[0].bucket.as_str(),
+                c.polls[0].volume_name.as_str(),
+                c.polls[0].path_prefix.as_str()
+            ),
+            ("vol1-ap-ext-s3alias", "vol1", "/data")
+        );
+        // An s3 sink without access points would send nothing.
+        let mut c2 = c.clone();
+        c2.access_points.clear();
+        c2.polls.clear();
+        c2.trigger.mode = TriggerMode::EventDriven;
+        let e = c2.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("\"notify\"") && e.contains("[[access_point]]"),
+            "{e}"
+        );
+        // A poll that names an unknown access point, or repeats its fields.
+        let e = Config::parse(
+            &toml.replace("access_point = \"vol1", "access_point = \"nope"),
+            Path::new("t"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no [[access_point]]"), "{e}");
+        let e = Config::parse(
+            &toml.replace("svm_name = \"svm1\"", "svm_name = \"svm1\"\nbucket = \"b\""),
+            Path::new("t"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not both"), "{e}");
+        // A syslog sink refuses what is not its own.
+        let e = Config::parse(
+            &toml.replace("facility = \"local3\"", "facility = \"local9\""),
+            Path::new("t"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("local9") && e.contains("local7"), "{e}");
+        let e = Config::parse(
+            &toml.replace(
+                "transport = \"relp\"",
+                "transport = \"relp\"\nca_bundle = \"/ca.pem\"",
+            ),
+            Path::new("t"),
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tls"), "{e}");
+    }
+
+    #[test]
     fn overrides_win_and_stdout_replaces_files() {
         let mut c = Config::parse("[server]\nlisten = \"127.0.0.1:1\"", Path::new("t")).unwrap();
         c.apply(&Overrides {

@@ -229,6 +229,22 @@ mod tests {
         assert_eq!(get("dvchost").as_deref(), Some("svm|1"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_path_survives_the_escaping(path in "/\\PC{0,30}", svm in "\\PC{1,10}") {
+            let mut e = event(Operation::Create, "smb");
+            e.file_path = path.clone();
+            e.svm_name = svm.clone();
+            let mut line = String::new();
+            render(&e, "0.1.0", &mut line);
+            proptest::prop_assert!(!line.contains('\n') && !line.contains('\r'));
+            let (_, ext) = parse(&line);
+            let get = |k: &str| ext.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+            proptest::prop_assert_eq!(get("filePath"), Some(path));
+            proptest::prop_assert_eq!(get("dvchost"), Some(svm));
+        }
+    }
+
     #[test]
     fn a_deny_is_severe_and_names_its_rule() {
         let mut e = event(Operation::Write, "smb");

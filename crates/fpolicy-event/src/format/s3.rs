@@ -621,6 +621,64 @@ mod tests {
         assert!(made.get("deletion-type").is_none());
     }
 
+    /// The Rust consumers' types (`aws_lambda_events`) read the
+    /// notification and the EventBridge event back: bucket, decoded key,
+    /// size, event name.
+    #[test]
+    fn aws_lambda_events_reads_what_we_send() {
+        use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+        use aws_lambda_events::event::s3::S3Event;
+        let aps = aps();
+        for e in all_events() {
+            let Ok(c) = changes(&e, &aps) else { continue };
+            let body = serde_json::to_string(&Notification::new(&c)).unwrap();
+            let parsed: S3Event = serde_json::from_str(&body).unwrap();
+            assert_eq!(parsed.records.len(), c.len());
+            for (r, change) in parsed.records.iter().zip(&c) {
+                assert_eq!(r.s3.bucket.name.as_deref(), Some("projects-ap"));
+                let key = unquote_plus(r.s3.object.key.as_deref().unwrap());
+                let created = change.kind == ChangeKind::Created;
+                let path = if created {
+                    &e.file_path
+                } else {
+                    e.previous_path.as_ref().unwrap_or(&e.file_path)
+                };
+                assert_eq!(key, path.strip_prefix("/projects/").unwrap());
+                assert_eq!(r.s3.object.size, created.then_some(2048));
+                assert_eq!(
+                    r.event_name.as_deref(),
+                    Some(if created {
+                        "ObjectCreated:Put"
+                    } else {
+                        "ObjectRemoved:Delete"
+                    })
+                );
+                assert_eq!(r.event_time.timestamp_millis(), 1_796_205_600_123);
+                let envelope = serde_json::json!({
+                    "version": "0", "id": "1", "detail-type": change.detail_type(),
+                    "source": "fsxn.fpolicy", "account": "123456789012",
+                    "time": "2026-12-02T10:00:00Z", "region": "us-east-1", "resources": [],
+                    "detail": change.detail(),
+                });
+                let bus: EventBridgeEvent = serde_json::from_value(envelope).unwrap();
+                assert_eq!(bus.detail["bucket"]["name"], "projects-ap");
+                assert_eq!(
+                    unquote_plus(bus.detail["object"]["key"].as_str().unwrap()),
+                    key
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_key_decodes_back(key in "\\PC{0,40}") {
+            let encoded = encode_key(&key);
+            proptest::prop_assert!(!encoded.contains(' '));
+            proptest::prop_assert_eq!(unquote_plus(&encoded), key);
+        }
+    }
+
     #[test]
     fn access_points_are_validated() {
         assert!(
