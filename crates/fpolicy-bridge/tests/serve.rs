@@ -590,3 +590,57 @@ async fn filtered_events_cost_no_disk_and_filtered_requests_are_still_answered()
     assert_eq!(events[1]["metadata"]["user_name"], "mallory");
     assert_eq!(events[1]["metadata"]["screening_rule"], "user:mallory");
 }
+
+/// `[sinks.jsonl] format`: the JSON Lines files hold the events in OCSF,
+/// ECS or S3 notifications instead of the event object; the s3 format
+/// counts what it does not write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonl_files_in_each_output_format() {
+    use fpolicy_event::Format;
+    for format in [Format::Ocsf, Format::Ecs, Format::S3] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = base_config(dir.path());
+        cfg.sinks.jsonl.format = format;
+        cfg.access_points = vec![fpolicy_event::AccessPoint::new(
+            &cfg.events.default_volume,
+            "vol-ap-ext-s3alias",
+            "/",
+        )];
+        let mut server = TestServer::start(cfg).await;
+        let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+        sim.count = Some(400);
+        assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+        let done = eventually(30, async || {
+            server
+                .metric("fpolicy_sink_lag_events{sink=\"jsonl\"}")
+                .await
+                == 0.0
+        })
+        .await;
+        assert!(done, "{format:?} written");
+        let skipped = server
+            .metric("fpolicy_sink_skipped_total{sink=\"jsonl\",reason=\"not_an_object\"}")
+            .await;
+        server.stop().await;
+        let lines = read_events(dir.path());
+        match format {
+            Format::Ocsf => {
+                assert_eq!(lines.len(), 400);
+                assert!(lines.iter().all(|l| l["class_uid"] == 1001));
+            }
+            Format::Ecs => {
+                assert_eq!(lines.len(), 400);
+                assert!(lines.iter().all(|l| l["ecs"]["version"] == "8.11.0"));
+            }
+            _ => {
+                assert!(skipped > 0.0, "directories and reads are no objects");
+                assert_eq!(lines.len() as f64 + skipped, 400.0);
+                assert!(
+                    lines
+                        .iter()
+                        .all(|l| l["Records"][0]["s3"]["bucket"]["name"] == "vol-ap-ext-s3alias")
+                );
+            }
+        }
+    }
+}

@@ -38,6 +38,12 @@ pub fn run(common: &CommonArgs, args: QueryArgs) -> anyhow::Result<()> {
         limit: args.limit,
     };
     anyhow::ensure!(q.from < q.to, "--from must be before --to");
+    anyhow::ensure!(
+        cfg.sinks.jsonl.format == fpolicy_event::Format::Fpolicy,
+        "sinks.jsonl.format is {:?}: query reads the fpolicy format (the default) only; read {} with a tool for that format",
+        cfg.sinks.jsonl.format.as_str(),
+        cfg.jsonl_dir().display()
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let dir = cfg.jsonl_dir();
