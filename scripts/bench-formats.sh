@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of the output formats and of the syslog sink (results and the
 # machine they came from: docs/benchmarks.md#output-formats).
-#   scripts/bench-formats.sh [COUNT]     (default 1,000,000 events)
+#   scripts/bench-formats.sh [COUNT] [all|jsonl|syslog]   (default 1,000,000 events, all)
 # For each format: `serve` with [sinks.jsonl] format = F, fpolicy-sim sends
 # COUNT events as fast as it can (4 nodes), and the clock stops when the
 # JSON Lines sink has written the last one (its lag is 0). Syslog: the same
@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000000}
+which=${2:-all}
 cargo build --release -q -p fpolicy-bridge -p fpolicy-sim
 bin=target/release/fpolicy-bridge
 sim=target/release/fpolicy-sim
@@ -40,7 +41,7 @@ run() {
   written=$(metric "fpolicy_sink_delivered_total{sink=\"$sink\"}")
   skipped=$(curl -s 127.0.0.1:$admin/metrics | awk -v s="sink=\"$sink\"" 'index($1, "fpolicy_sink_skipped_total{" s) {n += $2} END {print n + 0}')
   kill -TERM "$server"; wait "$server"
-  python3 -c "import sys; c,t0,t1,w,s=sys.argv[1:]; d=float(t1)-float(t0); print(f'{sys.argv[6]}: {int(c):,} events in {d:.1f} s = {int(c)/d:,.0f}/s (sent {int(float(w)):,}, not an object {int(float(s)):,})')" \
+  python3 -c "import sys; c,t0,t1,w,s,name=sys.argv[1:]; d=float(t1)-float(t0); print(f'{name}: {int(c):,} events in {d:.1f} s = {int(c)/d:,.0f}/s (sent {int(float(w)):,}, not an object {int(float(s)):,})')" \
     "$count" "$t0" "$t1" "$written" "$skipped" "$name"
 }
 
@@ -49,7 +50,7 @@ volume = "unknown"
 alias = "bench-ap-ext-s3alias"
 root = "/"
 '
-for f in fpolicy s3 ocsf ecs; do
+[[ $which == syslog ]] || for f in fpolicy s3 ocsf ecs; do
   run "jsonl-$f" jsonl "[sinks.jsonl]
 format = \"$f\"
 $ap"
@@ -77,7 +78,7 @@ EOF
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$syslog_port) 2>/dev/null && break; sleep 0.1; done
 }
 
-for t in tcp relp; do
+[[ $which == jsonl ]] || for t in tcp relp; do
   start_rsyslog $t
   run "syslog-$t" siem "[sinks.jsonl]
 enabled = false
