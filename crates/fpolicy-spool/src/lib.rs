@@ -61,6 +61,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod io_ops;
+pub mod lease;
 mod reader;
 mod recover;
 mod scan;
