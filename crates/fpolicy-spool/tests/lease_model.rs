@@ -234,17 +234,17 @@ impl World {
             return;
         }
         let result = (|| -> io::Result<()> {
-            if !inst.held.iter().any(|(h, _)| h.spool == inst.id) {
-                if let OwnClaim::Held(h) = lease::claim_own(
+            if !inst.held.iter().any(|(h, _)| h.spool == inst.id)
+                && let OwnClaim::Held(h) = lease::claim_own(
                     &store,
                     &inst.id,
                     &mut inst.watch,
                     inst.clock,
                     LEASE_MS,
                     self.store.nonce(),
-                )? {
-                    inst.held.push((h, false));
-                }
+                )?
+            {
+                inst.held.push((h, false));
             }
             for (spool, seen) in
                 lease::orphans(&store, &inst.id, &mut inst.watch, inst.clock, LEASE_MS)?
