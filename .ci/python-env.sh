@@ -6,7 +6,11 @@
 # `pip install --target` and a PYTHONPATH wrapper, so a bare Python with pip
 # is enough.
 python_env() {
-  local dir=$1
+  # Absolute, so that the wrapper works from any directory (the Rust tests
+  # run it from their crate's directory).
+  local dir
+  dir="$(pwd)/${1#./}"
+  case $1 in /*) dir=$1 ;; esac
   shift
   local want="$*"
   if [ -x "$dir/python" ] && [ "$(cat "$dir/.packages" 2>/dev/null)" = "$want" ]; then

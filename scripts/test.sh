@@ -51,7 +51,7 @@ source .ci/python-env.sh
 # the integration tests run them on what SQS, EventBridge and rsyslog got.
 echo "test.sh: format consumers (.venv-formats; installed on first use)"
 python_env .venv-formats 'aws-lambda-powertools>=3' pycef 'jsonschema>=4.18' 'ocsf-json-schema>=1.2'
-export FPOLICY_FORMATS_PY="$PWD/$PY"
+export FPOLICY_FORMATS_PY="$PY"
 echo "test.sh: moto server environment (.venv-moto; installed on first use)"
 python_env .venv-moto 'moto[server]'
 MOTO_PY=$PY

@@ -194,8 +194,12 @@ fn open_spool(cfg: &Config, metrics: &Metrics) -> anyhow::Result<Spool> {
 /// A sink and the most events per second it may deliver (0: no limit).
 type SinkPlan = (Box<dyn Sink>, u32);
 
-/// Every configured sink, ready to deliver.
-async fn build_sinks(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Vec<SinkPlan>> {
+/// Every configured sink, ready to deliver; JSON Lines into `jsonl_dir`.
+pub(crate) async fn build_sinks(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    jsonl_dir: PathBuf,
+) -> anyhow::Result<Vec<SinkPlan>> {
     let mut sinks: Vec<SinkPlan> = Vec::new();
     // S3 notifications name the region; the AWS chain's, when set.
     let region = std::env::var("AWS_REGION")
@@ -207,7 +211,7 @@ async fn build_sinks(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
         let fsync = cfg.spool.fsync == FsyncSetting::Always;
         sinks.push((
             Box::new(
-                JsonlSink::new(&cfg.jsonl_dir(), cfg.sinks.jsonl.max_file_bytes, fsync)?
+                JsonlSink::new(&jsonl_dir, cfg.sinks.jsonl.max_file_bytes, fsync)?
                     .with_metrics(metrics.clone())
                     .with_format(formatter(cfg.sinks.jsonl.format)),
             ),
@@ -227,18 +231,21 @@ async fn build_sinks(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
 }
 
 /// What the delivery pipelines share with the writer and the shutdown.
-struct Delivery {
-    committed: Arc<Committed>,
-    drain_deadline: Arc<Mutex<Option<Instant>>>,
+pub(crate) struct Delivery {
+    pub committed: Arc<Committed>,
+    pub drain_deadline: Arc<Mutex<Option<Instant>>>,
     /// Each sink's published durable cursor (retention, back pressure).
-    cursors: Vec<Arc<AtomicU64>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    pub cursors: Vec<Arc<AtomicU64>>,
+    pub threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// One delivery pipeline thread per sink, each from its own cursor.
-fn spawn_pipelines(
+/// One delivery pipeline thread per sink, each from its own cursor (kept
+/// in `spool_dir`); rejected events go to `dead_letter_dir`.
+pub(crate) fn spawn_pipelines(
     cfg: &Config,
     spool: &Spool,
+    spool_dir: &Path,
+    dead_letter_dir: &Path,
     sinks: Vec<SinkPlan>,
     metrics: &Metrics,
 ) -> anyhow::Result<Delivery> {
@@ -252,7 +259,6 @@ fn spawn_pipelines(
         max_hold: (cfg.events.max_hold.as_nanos().min(i64::MAX as u128) as i64).max(delay_nanos),
         max_pending: cfg.events.max_pending_paths,
     };
-    let spool_cfg = spool_config(cfg);
     let mut d = Delivery {
         committed: Arc::new(Committed::new(spool.committed_seq())),
         drain_deadline: Arc::default(),
@@ -267,13 +273,13 @@ fn spawn_pipelines(
         let pipeline = Pipeline {
             reader: spool.reader(start_at)?,
             sink,
-            spool_dir: spool_cfg.dir.clone(),
-            fsync: spool_cfg.fsync,
+            spool_dir: spool_dir.to_owned(),
+            fsync: spool_config(cfg).fsync,
             coalesce,
             committed: d.committed.clone(),
             cursor,
             metrics: metrics.sink(&name),
-            dead_letters: DeadLetters::new(&cfg.data_dir.join("dead-letter"), &name),
+            dead_letters: DeadLetters::new(dead_letter_dir, &name),
             max_events_per_sec,
             drain_deadline: d.drain_deadline.clone(),
         };
@@ -462,19 +468,51 @@ async fn watch_free_space(dir: PathBuf, metrics: Arc<Metrics>, mut stop: watch::
 }
 
 /// Opens everything and starts serving. Returns once listening.
-pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     cfg.validate()?;
     for w in cfg.warnings() {
         tracing::warn!("{w}");
     }
+    crate::shared_spool::resolve_instance_id(&mut cfg);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
     let lock = lock_data_dir(&cfg.data_dir)?;
     let (names, name_wait) = name_resolver(&cfg)?;
+    // With spool.shared_root: this instance's spool directory, once no
+    // other instance holds it.
+    let shared = if cfg.spool.shared_root.as_os_str().is_empty() {
+        None
+    } else {
+        let c = cfg.clone();
+        Some(
+            tokio::task::spawn_blocking(move || crate::shared_spool::SharedSpool::claim(&c))
+                .await??,
+        )
+    };
     let spool = open_spool(&cfg, &metrics)?;
-    let sinks = build_sinks(&cfg, &metrics).await?;
-    let delivery = spawn_pipelines(&cfg, &spool, sinks, &metrics)?;
+    let sinks = build_sinks(&cfg, &metrics, cfg.jsonl_dir()).await?;
+    let delivery = spawn_pipelines(
+        &cfg,
+        &spool,
+        &cfg.spool_dir(),
+        &cfg.data_dir.join("dead-letter"),
+        sinks,
+        &metrics,
+    )?;
     let ingest = spawn_writer(&cfg, spool, &delivery, &metrics)?;
+    let lease_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lease_thread = match shared {
+        Some(shared) => Some(crate::shared_spool::spawn(
+            shared,
+            crate::shared_spool::AdoptionContext {
+                cfg: cfg.clone(),
+                metrics: metrics.clone(),
+                rt: tokio::runtime::Handle::current(),
+                stop: lease_stop.clone(),
+            },
+        )?),
+        None => None,
+    };
     let listener = TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -524,6 +562,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             delivery,
             admin_task,
             lock,
+            lease: (lease_stop, lease_thread),
         }
         .run(),
     );
@@ -546,6 +585,13 @@ struct Serving {
     delivery: Delivery,
     admin_task: tokio::task::JoinHandle<()>,
     lock: File,
+    /// With spool.shared_root: the lease thread and its stop flag. It stops
+    /// after the writer and the sinks, so the spool stays held while they
+    /// use it; what is left is adopted once the lease expires.
+    lease: (
+        Arc<std::sync::atomic::AtomicBool>,
+        Option<std::thread::JoinHandle<()>>,
+    ),
 }
 
 impl Serving {
@@ -563,10 +609,15 @@ impl Serving {
         metrics.readiness.set_listening(false);
         Shutdown::start_drain(&deadline, drain);
         let threads = self.delivery.threads;
+        let (lease_stop, lease_thread) = self.lease;
         tokio::task::spawn_blocking(move || {
             let _ = writer.join();
             for p in threads {
                 let _ = p.join();
+            }
+            lease_stop.store(true, std::sync::atomic::Ordering::Release);
+            if let Some(t) = lease_thread {
+                let _ = t.join();
             }
         })
         .await?;

@@ -20,5 +20,6 @@ pub mod pipeline;
 pub mod poll;
 pub mod query;
 pub mod server;
+pub mod shared_spool;
 pub mod sink;
 pub mod top;

@@ -417,8 +417,14 @@ impl Config {
         self.data_dir.join("poll")
     }
 
+    /// `<data_dir>/spool`, or with `spool.shared_root` this instance's
+    /// directory there (`spool.instance_id` resolved at start).
     pub fn spool_dir(&self) -> PathBuf {
-        self.data_dir.join("spool")
+        if self.spool.shared_root.as_os_str().is_empty() {
+            self.data_dir.join("spool")
+        } else {
+            self.spool.shared_root.join(&self.spool.instance_id)
+        }
     }
 }
 

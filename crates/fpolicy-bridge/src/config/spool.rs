@@ -1,6 +1,7 @@
 //! `[spool]`: the durable log every event is written to before it is
 //! acknowledged, and `[shutdown]`: how long a stop may spend delivering it.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,6 +23,16 @@ pub struct SpoolSettings {
     pub high_watermark_events: u64,
     pub low_watermark_events: u64,
     pub fsync: FsyncSetting,
+    /// Keep this instance's spool under `<shared_root>/<instance_id>/` on
+    /// storage that outlives the instance (Amazon EFS, NFS), and deliver
+    /// the spools of instances that are gone. Empty: `<data_dir>/spool`.
+    pub shared_root: PathBuf,
+    /// Default: the ECS task id, else the host name.
+    pub instance_id: String,
+    /// A spool whose lease was not renewed for this long is an orphan.
+    #[serde(rename = "lease_secs", deserialize_with = "duration::any")]
+    pub lease: Duration,
+    pub adopt_orphans: bool,
 }
 
 impl Default for SpoolSettings {
@@ -32,6 +43,10 @@ impl Default for SpoolSettings {
             high_watermark_events: 1_000_000,
             low_watermark_events: 500_000,
             fsync: FsyncSetting::Always,
+            shared_root: PathBuf::new(),
+            instance_id: String::new(),
+            lease: Duration::from_secs(30),
+            adopt_orphans: true,
         }
     }
 }
@@ -49,6 +64,16 @@ impl SpoolSettings {
         if self.segment_bytes < 64 * 1024 || self.capacity_bytes < 2 * self.segment_bytes {
             return bad(
                 "spool.segment_bytes must be at least 65536 and spool.capacity_bytes at least two segments",
+            );
+        }
+        if self.lease < Duration::from_secs(3) {
+            return bad("spool.lease_secs must be at least 3");
+        }
+        if !self.instance_id.is_empty()
+            && !fpolicy_spool::lease::valid_instance_id(&self.instance_id)
+        {
+            return bad(
+                "spool.instance_id: 1-128 letters, digits, '-', '_' or '.', not starting with '.'",
             );
         }
         Ok(())

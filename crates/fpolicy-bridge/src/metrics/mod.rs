@@ -236,11 +236,18 @@ pub struct Metrics {
     /// The established sessions, for `/sessions` and `top`.
     pub live_sessions: SessionTable,
     sinks: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
+    /// Orphaned spools this instance took over (spool.shared_root).
+    pub spool_adopted: AtomicU64,
+    /// Adopted spools being drained: events not yet delivered by every
+    /// sink, by the instance the spool belonged to.
+    pub adopted_lag: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
+            spool_adopted: AtomicU64::new(0),
+            adopted_lag: Mutex::default(),
             sessions_handshaking: AtomicU64::new(0),
             sessions_active: AtomicU64::new(0),
             sessions_closed: counters(),

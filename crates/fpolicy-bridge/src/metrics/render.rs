@@ -334,6 +334,29 @@ impl Collector for Spool {
             "fpolicy_jsonl_torn_tails_repaired",
             "JSON Lines files whose torn last line was cut at open (the event is delivered again from the spool).",
             load(&m.jsonl_torn_tails),
+        )?;
+        counter(
+            enc,
+            "fpolicy_spool_adopted",
+            "Orphaned spools (spool.shared_root) this instance took over to deliver.",
+            load(&m.spool_adopted),
+        )?;
+        let lags: Vec<(String, u64)> = m
+            .adopted_lag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        counters_by(
+            enc,
+            MetricType::Gauge,
+            (
+                "fpolicy_spool_adopted_lag_events",
+                "Events of an adopted spool not yet delivered by every sink, by the instance it belonged to.",
+                "spool",
+            ),
+            lags.iter().map(|(k, v)| (k.as_str(), *v)),
         )
     }
 }
