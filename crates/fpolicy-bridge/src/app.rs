@@ -170,8 +170,15 @@ fn name_resolver(
 }
 
 /// Opens the spool (recovering it) and reports what recovery found.
-fn open_spool(cfg: &Config, metrics: &Metrics) -> anyhow::Result<Spool> {
-    let spool_cfg = spool_config(cfg);
+fn open_spool(
+    cfg: &Config,
+    metrics: &Metrics,
+    faults: Option<Arc<dyn fpolicy_spool::FaultHook>>,
+) -> anyhow::Result<Spool> {
+    let spool_cfg = SpoolConfig {
+        faults,
+        ..spool_config(cfg)
+    };
     let opened = Instant::now();
     let (spool, recovery) = Spool::open(spool_cfg.clone()).context("cannot open the spool")?;
     report_recovery(&recovery, metrics);
@@ -468,7 +475,17 @@ async fn watch_free_space(dir: PathBuf, metrics: Arc<Metrics>, mut stop: watch::
 }
 
 /// Opens everything and starts serving. Returns once listening.
-pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    start_with_spool_faults(cfg, None).await
+}
+
+/// Test support: [`start`] with a hook on the spool's file operations
+/// (failures, or latency such as a slow network file system's fsync).
+#[doc(hidden)]
+pub async fn start_with_spool_faults(
+    mut cfg: Config,
+    faults: Option<Arc<dyn fpolicy_spool::FaultHook>>,
+) -> anyhow::Result<Running> {
     cfg.validate()?;
     for w in cfg.warnings() {
         tracing::warn!("{w}");
@@ -489,7 +506,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
                 .await??,
         )
     };
-    let spool = open_spool(&cfg, &metrics)?;
+    let spool = open_spool(&cfg, &metrics, faults)?;
     let sinks = build_sinks(&cfg, &metrics, cfg.jsonl_dir()).await?;
     let delivery = spawn_pipelines(
         &cfg,

@@ -40,6 +40,9 @@ pub fn load(common: &CommonArgs) -> anyhow::Result<Config> {
         data_dir: common.data_dir.clone(),
         ..Overrides::default()
     });
+    // With spool.shared_root, the spool commands look at this instance's
+    // directory there.
+    fpolicy_bridge::shared_spool::resolve_instance_id(&mut cfg);
     Ok(cfg)
 }
 

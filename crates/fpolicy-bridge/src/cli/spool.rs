@@ -11,8 +11,13 @@ use super::{CommonArgs, load};
 #[derive(Subcommand)]
 pub enum SpoolCommand {
     /// Segments, records, each sink's position and any damage (read-only;
-    /// server must be stopped).
-    Stats,
+    /// server must be stopped). With --shared-root: every spool under
+    /// spool.shared_root (or the directory given), with its lease holder,
+    /// read-only while the instances run.
+    Stats {
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "DIR")]
+        shared_root: Option<std::path::PathBuf>,
+    },
     /// Verify every record and cursor without changing anything; exit 1
     /// when something is damaged (server must be stopped).
     Check,
@@ -23,7 +28,10 @@ pub enum SpoolCommand {
 
 pub fn run(common: &CommonArgs, command: SpoolCommand) -> anyhow::Result<()> {
     match command {
-        SpoolCommand::Stats => spool_stats(common),
+        SpoolCommand::Stats { shared_root: None } => spool_stats(common),
+        SpoolCommand::Stats {
+            shared_root: Some(root),
+        } => shared_stats(common, root),
         SpoolCommand::Check => spool_check(common),
         SpoolCommand::Repair => spool_repair(common),
     }
@@ -72,6 +80,57 @@ fn spool_report(
         "damage": recovery.describe(),
         "sinks": s.cursors.iter().map(|(k, v)| (k.clone(), serde_json::json!({"cursor": v, "lag": s.next_seq.saturating_sub(*v)}))).collect::<serde_json::Map<_, _>>(),
     })
+}
+
+/// Every spool under the shared root: whose lease it is, and what it holds.
+fn shared_stats(common: &CommonArgs, root: std::path::PathBuf) -> anyhow::Result<()> {
+    let cfg = load(common)?;
+    let root = if root.as_os_str().is_empty() {
+        cfg.spool.shared_root.clone()
+    } else {
+        root
+    };
+    anyhow::ensure!(
+        !root.as_os_str().is_empty(),
+        "no shared root: set spool.shared_root or give --shared-root DIR"
+    );
+    let mut out = Vec::new();
+    for (name, lease, dir) in fpolicy_bridge::shared_spool::list(&root)? {
+        let spool_cfg = fpolicy_spool::SpoolConfig {
+            dir: dir.clone(),
+            ..app::spool_config(&cfg)
+        };
+        let mut entry = serde_json::json!({
+            "spool": name,
+            "adopted": fpolicy_spool::lease::is_adopted(&name),
+            "instance": fpolicy_spool::lease::original_owner(&name),
+            "lease": lease.map(|l| serde_json::json!({"holder": l.owner, "generation": l.generation, "beat": l.beat})),
+        });
+        match fpolicy_spool::Spool::inspect(&spool_cfg) {
+            Ok((s, _)) => {
+                entry["records"] = s.records.into();
+                entry["next_seq"] = s.next_seq.into();
+                entry["sinks"] = s
+                    .cursors
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::json!({"cursor": v, "lag": s.next_seq.saturating_sub(*v)}),
+                        )
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+            Err(e) => entry["error"] = e.to_string().into(),
+        }
+        out.push(entry);
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({"shared_root": root, "spools": out}))?
+    );
+    Ok(())
 }
 
 fn spool_stats(common: &CommonArgs) -> anyhow::Result<()> {
