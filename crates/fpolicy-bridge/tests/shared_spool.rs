@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::process::{BIN, Proc, free_port, spawn};
+use common::process::{Proc, free_port, spawn};
 use common::*;
 
 /// A syslog receiver (RFC 6587 octet counting, JSON messages) that
