@@ -1,6 +1,7 @@
 """Writes the part of deploy/cloudformation/fpolicy-bridge.yaml that moto's
 CloudFormation can create (queues, queue policy, event bus, the generated
-configuration parameter) as a JSON template, for the moto deploy check.
+configuration parameter, the spool's EFS file system and access point) as a
+JSON template, for the moto deploy check.
 Uses cfn-lint's loader, which understands the short-form tags."""
 import json
 import sys
@@ -10,7 +11,7 @@ from cfnlint.decode import decode
 template, matches = decode(sys.argv[1])
 if matches:
     sys.exit(f"cannot load {sys.argv[1]}: {matches}")
-keep = ["DeadLetterQueue", "IngestQueue", "UseCaseQueue", "UseCaseQueuePolicy", "EventBus", "ConfigParameter"]
+keep = ["DeadLetterQueue", "IngestQueue", "UseCaseQueue", "UseCaseQueuePolicy", "EventBus", "ConfigParameter", "SpoolFileSystem", "SpoolAccessPoint"]
 params = {}
 for name, p in template["Parameters"].items():
     p = dict(p)
@@ -29,6 +30,7 @@ part = {
         "UseCaseQueueArn": {"Value": {"Fn::GetAtt": ["UseCaseQueue", "Arn"]}},
         "UseCaseQueueUrl": {"Value": {"Ref": "UseCaseQueue"}},
         "ConfigParameterName": {"Value": {"Ref": "ConfigParameter"}},
+        "SpoolFileSystemId": {"Condition": "UsesEfsSpool", "Value": {"Ref": "SpoolFileSystem"}},
     },
 }
 json.dump(part, open(sys.argv[2], "w"), indent=1)

@@ -19,6 +19,7 @@ cfn = boto3.client("cloudformation", **kw)
 sqs = boto3.client("sqs", **kw)
 events = boto3.client("events", **kw)
 ssm = boto3.client("ssm", **kw)
+efs = boto3.client("efs", **kw)
 
 
 def deploy(name, body, params):
@@ -97,11 +98,20 @@ with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
     assert bridge_out("routes", "eventbridge-patterns", "--config", f.name) == bridge_out(
         "routes", "eventbridge-patterns", "--config", "examples/use-cases.toml"
     ), "the template's routes differ from examples/use-cases.toml"
+# SpoolStorage = efs (the default on Fargate): every task's spool on an
+# encrypted EFS file system, reached through an access point as the image's
+# user, and the configuration points spool.shared_root at its mount.
+assert cfg["spool"]["shared_root"] == "/mnt/fpolicy-spool" and cfg["spool"]["adopt_orphans"] is True, cfg["spool"]
+fs = efs.describe_file_systems(FileSystemId=out["SpoolFileSystemId"])["FileSystems"][0]
+assert fs["Encrypted"] and fs["ThroughputMode"] == "elastic", fs
+# (moto's Ref of an access point is not its id: look it up by file system.)
+ap = efs.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"][0]
+assert ap["PosixUser"]["Uid"] == 65532 and ap["RootDirectory"]["Path"] == "/fpolicy-spool", ap
 print(f"deploy-checks: moto CloudFormation: generated configuration ({len(text)} bytes, {len(cfg['route'])} routes, trigger hybrid with business hours) passes config check")
 
 # The other trigger modes, each in its own stack (another prefix).
 for prefix, mode, cost, want in (("fpe", "EVENT_DRIVEN", "false", None), ("fpp", "POLLING", "false", {"interval": "1h"})):
-    variant = dict(params, ResourcePrefix=prefix, TriggerMode=mode, EnableCostScheduling=cost, PersistentStoreVolume="")
+    variant = dict(params, ResourcePrefix=prefix, TriggerMode=mode, EnableCostScheduling=cost, PersistentStoreVolume="", SpoolStorage="task")
     o = deploy(f"{prefix}-messaging", open(messaging).read(), variant)
     t = ssm.get_parameter(Name=o["ConfigParameterName"])["Parameter"]["Value"]
     with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
@@ -110,13 +120,14 @@ for prefix, mode, cost, want in (("fpe", "EVENT_DRIVEN", "false", None), ("fpp",
         bridge_out("config", "check", f.name)
     c = tomllib.loads(t)
     assert c["trigger"]["mode"] == mode.lower(), c["trigger"]
+    assert "shared_root" not in c["spool"] and "SpoolFileSystemId" not in o, (c["spool"], o)
     assert "persistent_store" not in c["ontap"], c["ontap"]
     assert c["ontap"]["register_on_start"] is (mode != "POLLING"), c["ontap"]
     if want is None:
         assert "poll" not in c, c.get("poll")
     else:
         assert c["poll"][0]["interval"] == want["interval"] and "business_hours" not in c["poll"][0], c["poll"]
-print("deploy-checks: moto CloudFormation: EVENT_DRIVEN (no poll) and POLLING (hourly) configurations as expected")
+print("deploy-checks: moto CloudFormation: EVENT_DRIVEN (no poll) and POLLING (hourly) configurations as expected; SpoolStorage=efs makes an encrypted EFS file system and access point, task none")
 
 # The rules, on the bus, to the use-case queue.
 deploy("fpb-rules", open(rules).read(), {"EventBusName": "fpb-events", "TargetArn": out["UseCaseQueueArn"], "RuleNamePrefix": "fpb"})
