@@ -274,7 +274,7 @@ struct Drain {
 impl Drain {
     fn run(self) {
         let label = lease::original_owner(&self.spool).to_owned();
-        match self.drain(&label) {
+        match self.drain_until_settled(&label) {
             Ok(true) => {
                 tracing::info!(spool = %self.spool, "adopted spool delivered by every sink and removed")
             }
@@ -292,8 +292,54 @@ impl Drain {
             .remove(&label);
     }
 
-    /// Delivers the whole spool; `true` when it was then removed.
-    fn drain(&self, label: &str) -> anyhow::Result<bool> {
+    /// Drains, then removes the spool once it stayed at its end for a
+    /// lease after the adoption: a previous holder that was only stalled
+    /// has had a renewal period to notice it was fenced and stop, and
+    /// anything it appended meanwhile is drained first.
+    fn drain_until_settled(&self, label: &str) -> anyhow::Result<bool> {
+        let adopted_at = Instant::now();
+        loop {
+            let Some(end) = self.drain(label)? else {
+                return Ok(false);
+            };
+            let settle = adopted_at + self.cfg.spool.lease;
+            while Instant::now() < settle {
+                if !self.ours.load(Relaxed) || self.stopping() {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let dir = self.store.path(&self.spool);
+            let spool_cfg = SpoolConfig {
+                dir: dir.clone(),
+                ..crate::app::spool_config(&self.cfg)
+            };
+            let (stats, _) =
+                Spool::inspect(&spool_cfg).context("cannot re-read the adopted spool")?;
+            if stats.next_seq > end {
+                tracing::warn!(spool = %self.spool, appended = stats.next_seq - end, "the adopted spool grew after adoption (its previous holder was stalled); delivering that too");
+                continue;
+            }
+            if !self.ours.load(Relaxed) {
+                return Ok(false);
+            }
+            self.store
+                .remove(&self.spool)
+                .with_context(|| format!("cannot remove {}", dir.display()))?;
+            return Ok(true);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.deadline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Delivers the whole spool as it is now; its end when every sink
+    /// reached it (`None`: stopped or taken over first).
+    fn drain(&self, label: &str) -> anyhow::Result<Option<u64>> {
         let dir = self.store.path(&self.spool);
         let spool_cfg = SpoolConfig {
             dir: dir.clone(),
@@ -349,13 +395,7 @@ impl Drain {
             .iter()
             .all(|c| c.load(Ordering::Acquire) >= end);
         drop(spool);
-        if !delivered || !self.ours.load(Relaxed) {
-            return Ok(false);
-        }
-        self.store
-            .remove(&self.spool)
-            .with_context(|| format!("cannot remove {}", dir.display()))?;
-        Ok(true)
+        Ok((delivered && self.ours.load(Relaxed)).then_some(end))
     }
 }
 
