@@ -79,6 +79,8 @@ pub struct SharedSpool {
     own: Held,
     epoch: Instant,
     watch: Watch,
+    /// The spool's advisory lock, held for the life of the process.
+    _lock: std::fs::File,
 }
 
 impl SharedSpool {
@@ -105,6 +107,8 @@ impl SharedSpool {
                 .with_context(|| format!("cannot claim the spool {}", root.join(&id).display()))?
             {
                 OwnClaim::Held(own) => {
+                    let lock = wait_for_lock(&store, &id, || false)?
+                        .context("stopped while waiting for the spool's lock")?;
                     tracing::info!(instance = %id, dir = %root.join(&id).display(), generation = own.generation, "claimed this instance's spool under spool.shared_root");
                     return Ok(SharedSpool {
                         store,
@@ -113,6 +117,7 @@ impl SharedSpool {
                         own,
                         epoch,
                         watch,
+                        _lock: lock,
                     });
                 }
                 OwnClaim::Busy { owner } => {
@@ -124,6 +129,33 @@ impl SharedSpool {
                 }
             }
         }
+    }
+}
+
+/// Takes a spool's advisory lock, waiting while another process holds it
+/// (a previous holder that stalled rather than died); `None` if `give_up`
+/// says so first.
+fn wait_for_lock(
+    store: &FsLeaseStore,
+    spool: &str,
+    give_up: impl Fn() -> bool,
+) -> anyhow::Result<Option<std::fs::File>> {
+    let mut said = false;
+    loop {
+        if let Some(f) = store
+            .lock(spool)
+            .with_context(|| format!("cannot lock {}", store.path(spool).display()))?
+        {
+            return Ok(Some(f));
+        }
+        if give_up() {
+            return Ok(None);
+        }
+        if !said {
+            tracing::warn!(spool = %spool, "another process still holds this spool's lock (a holder that stalled rather than died); waiting for it to stop");
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -298,6 +330,12 @@ impl Drain {
     /// anything it appended meanwhile is drained first.
     fn drain_until_settled(&self, label: &str) -> anyhow::Result<bool> {
         let adopted_at = Instant::now();
+        let Some(_lock) = wait_for_lock(&self.store, &self.spool, || {
+            !self.ours.load(Relaxed) || self.stopping()
+        })?
+        else {
+            return Ok(false);
+        };
         loop {
             let Some(end) = self.drain(label)? else {
                 return Ok(false);

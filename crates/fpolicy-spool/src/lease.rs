@@ -35,6 +35,10 @@
 //! - **Adoption**: an instance that sees a foreign spool's lease expire
 //!   claims it, moves a live spool to `.adopted/` (so its instance id is
 //!   free for a restart), drains it and removes it.
+//! - **Advisory lock** (where the file system has locks; EFS has NFSv4.1
+//!   locks): the process using a spool also holds `holder.lock`
+//!   ([`FsLeaseStore::lock`]). A previous holder that stalled rather than
+//!   died still holds it, so an adopter waits until it stops.
 //!
 //! The decisions are written against [`LeaseStore`], so the same code runs
 //! on the file system ([`FsLeaseStore`]) and in the model test
@@ -49,6 +53,8 @@ use std::time::Duration;
 
 /// Where adopted spools go, under the shared root.
 pub const ADOPTED_DIR: &str = ".adopted";
+/// The advisory lock file in a spool, held by the process using it.
+pub const LOCK_FILE: &str = "holder.lock";
 
 /// One lease generation of a spool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -376,6 +382,32 @@ impl FsLeaseStore {
     pub fn remove(&self, spool: &str) -> io::Result<()> {
         fs::remove_dir_all(self.path(spool))
     }
+
+    /// Takes the advisory lock of a spool (`holder.lock`, `flock`; on NFS
+    /// an NFSv4 lock that the server releases when the client is gone),
+    /// held until the file is dropped. `Ok(None)` while another process
+    /// holds it: a previous holder that is stalled, not dead, keeps it, so
+    /// an adopter waits for it to stop. Where the file system has no locks
+    /// (`ENOLCK`, unsupported), returns the file unlocked: the lease alone
+    /// decides.
+    pub fn lock(&self, spool: &str) -> io::Result<Option<fs::File>> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path(spool).join(LOCK_FILE))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e))
+                if e.kind() == io::ErrorKind::Unsupported
+                    || e.raw_os_error() == Some(libc::ENOLCK) =>
+            {
+                Ok(Some(file))
+            }
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -483,6 +515,32 @@ pub fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_advisory_lock_is_held_until_dropped_and_moves_with_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsLeaseStore::new(dir.path());
+        store.create_spool("a").unwrap();
+        let held = store.lock("a").unwrap().expect("free");
+        assert!(store.lock("a").unwrap().is_none(), "held by the first");
+        let moved = store
+            .retire(
+                "a",
+                &LeaseRecord {
+                    generation: 2,
+                    owner: "b".into(),
+                    nonce: 3,
+                    beat: 0,
+                },
+            )
+            .unwrap();
+        assert!(
+            store.lock(&moved).unwrap().is_none(),
+            "still held after the move"
+        );
+        drop(held);
+        assert!(store.lock(&moved).unwrap().is_some());
+    }
 
     #[test]
     fn names_of_adopted_spools_say_whose_they_were() {
