@@ -159,6 +159,44 @@ async fn tls_refuses_a_receiver_it_cannot_verify() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_delivers_with_the_client_certificate_only() {
+    let r = Rsyslog::start(Input::MutualTls);
+    let certs = r.ca.as_ref().unwrap().parent().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.cloud_sinks = vec![CloudSinkConfig::Syslog(SyslogSinkConfig {
+        client_cert: Some(certs.join("client.pem")),
+        client_key: Some(certs.join("client.key")),
+        ..sink(&r, Transport::Tls)
+    })];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(300);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    assert!(
+        lag_zero(&server).await,
+        "delivered with the client certificate"
+    );
+    server.stop().await;
+    assert!(wait_for_lines(&r, 300).await, "{} lines", r.lines().len());
+    // Without one, rsyslog takes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.cloud_sinks = vec![CloudSinkConfig::Syslog(sink(&r, Transport::Tls))];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(50);
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.stop().await;
+    assert_eq!(
+        r.lines().len(),
+        300,
+        "nothing more without a client certificate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relp_loses_nothing_when_rsyslog_restarts_mid_run() {
     let mut r = Rsyslog::start(Input::Relp);
     let dir = tempfile::tempdir().unwrap();

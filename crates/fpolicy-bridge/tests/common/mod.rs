@@ -201,21 +201,42 @@ pub fn handshake(policy: &str, session_id: &str) -> Handshake {
 /// A fresh CA and a server certificate it issued for localhost and
 /// 127.0.0.1, written to `dir` as `server.pem` / `server.key`; returns
 /// the CA's PEM file (what clients trust). For the real servers the tests
-/// start (slapd, nats-server).
+/// start (slapd, nats-server, rsyslog).
 pub fn write_server_certificates(dir: &Path) -> PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    write_certificates(dir, false)
+}
+
+/// Like [`write_server_certificates`], and a client certificate from the
+/// same CA as `client.pem` / `client.key` (mutual TLS).
+pub fn write_certificates(dir: &Path, with_client: bool) -> PathBuf {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    let issue = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose, stem: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+    };
+    issue(
+        vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+        "server",
+    );
+    if with_client {
+        issue(
+            vec!["fpolicy-bridge".to_owned()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            "client",
+        );
+    }
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, ca_cert.pem()).unwrap();
     ca

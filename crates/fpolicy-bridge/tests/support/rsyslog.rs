@@ -14,13 +14,16 @@ use std::process::{Child, Command};
 pub enum Input {
     Tcp,
     Tls,
+    /// TLS that requires a client certificate from the test CA.
+    MutualTls,
     Relp,
 }
 
 pub struct Rsyslog {
     dir: tempfile::TempDir,
     pub port: u16,
-    /// With TLS: the CA that issued the receiver's certificate.
+    /// With TLS: the CA that issued the receiver's certificate (and, for
+    /// mutual TLS, `client.pem` / `client.key` beside it).
     pub ca: Option<PathBuf>,
     pub output: PathBuf,
     config: PathBuf,
@@ -51,7 +54,8 @@ impl Rsyslog {
         let d = dir.path();
         std::fs::create_dir(d.join("work")).unwrap();
         let port = crate::common::process::free_port().port();
-        let ca = (input == Input::Tls).then(|| crate::common::write_server_certificates(d));
+        let ca = matches!(input, Input::Tls | Input::MutualTls)
+            .then(|| crate::common::write_certificates(d, input == Input::MutualTls));
         let output = d.join("messages.log");
         let mut conf = format!(
             "global(workDirectory={work:?} maxMessageSize=\"64k\"{tls})\n\
@@ -72,6 +76,10 @@ impl Rsyslog {
             ),
             Input::Tls => format!(
                 "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n\
+                 input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n"
+            ),
+            Input::MutualTls => format!(
+                "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")\n\
                  input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n"
             ),
             Input::Relp => format!(
