@@ -313,6 +313,7 @@ fn spawn_writer(
     spool: Spool,
     delivery: &Delivery,
     metrics: &Arc<Metrics>,
+    lease: Option<Arc<crate::shared_spool::LeaseClock>>,
 ) -> anyhow::Result<Ingest> {
     let (tx, rx) = mpsc::channel(INGEST_QUEUE);
     let (bp_tx, back_pressure) = watch::channel(false);
@@ -329,6 +330,7 @@ fn spawn_writer(
             low_watermark: cfg.spool.low_watermark_events,
         },
         metrics: metrics.clone(),
+        lease,
     };
     let writer = std::thread::Builder::new()
         .name("spool-writer".into())
@@ -516,7 +518,13 @@ pub async fn start_with_spool_faults(
         sinks,
         &metrics,
     )?;
-    let ingest = spawn_writer(&cfg, spool, &delivery, &metrics)?;
+    let ingest = spawn_writer(
+        &cfg,
+        spool,
+        &delivery,
+        &metrics,
+        shared.as_ref().map(|s| s.clock()),
+    )?;
     let lease_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let lease_thread = match shared {
         Some(shared) => Some(crate::shared_spool::spawn(

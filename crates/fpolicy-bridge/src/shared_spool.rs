@@ -71,6 +71,58 @@ fn nonce() -> u64 {
     )
 }
 
+/// When this instance last renewed its own lease, on its monotonic clock,
+/// for the spool writer: a synchronous answer goes out only while the
+/// lease is fresh (renewed less than half a lease ago). A process that
+/// was frozen (and may have been taken over meanwhile) thus answers
+/// nothing until its lease thread has renewed, or found it fenced and
+/// stopped the process.
+#[derive(Debug)]
+pub struct LeaseClock {
+    epoch: Instant,
+    renewed_ms: std::sync::atomic::AtomicU64,
+    lease_ms: u64,
+}
+
+impl LeaseClock {
+    pub fn new(lease: Duration) -> LeaseClock {
+        LeaseClock {
+            epoch: Instant::now(),
+            renewed_ms: std::sync::atomic::AtomicU64::new(0),
+            lease_ms: lease::millis(lease),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        lease::millis(self.epoch.elapsed())
+    }
+
+    /// The lease was just renewed (or claimed).
+    pub fn renewed(&self) {
+        self.renewed_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    pub fn fresh(&self) -> bool {
+        self.now_ms()
+            .saturating_sub(self.renewed_ms.load(Ordering::Acquire))
+            < self.lease_ms / 2
+    }
+
+    /// Waits until the lease is fresh.
+    pub fn wait_fresh(&self) {
+        let mut said = false;
+        while !self.fresh() {
+            if !said {
+                tracing::warn!(
+                    "the spool lease was not renewed for half a lease (a stall, or a slow shared file system); answers wait for the renewal"
+                );
+                said = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// This instance's place under the shared root.
 pub struct SharedSpool {
     store: FsLeaseStore,
@@ -81,9 +133,15 @@ pub struct SharedSpool {
     watch: Watch,
     /// The spool's advisory lock, held for the life of the process.
     _lock: std::fs::File,
+    clock: Arc<LeaseClock>,
 }
 
 impl SharedSpool {
+    /// For the spool writer: whether the own lease is fresh.
+    pub fn clock(&self) -> Arc<LeaseClock> {
+        self.clock.clone()
+    }
+
     fn now_ms(&self) -> u64 {
         lease::millis(self.epoch.elapsed())
     }
@@ -110,7 +168,10 @@ impl SharedSpool {
                     let lock = wait_for_lock(&store, &id, || false)?
                         .context("stopped while waiting for the spool's lock")?;
                     tracing::info!(instance = %id, dir = %root.join(&id).display(), generation = own.generation, "claimed this instance's spool under spool.shared_root");
+                    let clock = Arc::new(LeaseClock::new(cfg.spool.lease));
+                    clock.renewed();
                     return Ok(SharedSpool {
+                        clock,
                         store,
                         id,
                         lease: cfg.spool.lease,
@@ -191,7 +252,7 @@ pub fn spawn(
             let tick = shared.lease / 3;
             while !ctx.stop.load(Ordering::Acquire) {
                 match lease::renew(&shared.store, &shared.id, &mut shared.own) {
-                    Ok(Renewal::Renewed) => {}
+                    Ok(Renewal::Renewed) => shared.clock.renewed(),
                     Ok(Renewal::Fenced) => {
                         // Another instance took this spool over: writing on
                         // would race with its drain. Acknowledged events are
@@ -453,4 +514,23 @@ pub fn list(
             (s, l, p)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_clock_is_fresh_for_half_a_lease() {
+        let clock = LeaseClock::new(Duration::from_millis(200));
+        assert!(!clock.fresh() || clock.now_ms() < 100);
+        clock.renewed();
+        assert!(clock.fresh());
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(!clock.fresh(), "stale after half a lease");
+        clock.renewed();
+        let t = Instant::now();
+        clock.wait_fresh();
+        assert!(t.elapsed() < Duration::from_millis(50));
+    }
 }

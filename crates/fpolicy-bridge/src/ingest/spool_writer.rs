@@ -135,6 +135,9 @@ pub struct Writer {
     pub back_pressure: watch::Sender<bool>,
     pub limits: IngestLimits,
     pub metrics: Arc<Metrics>,
+    /// With spool.shared_root: answers go out only while this instance's
+    /// lease is fresh.
+    pub lease: Option<Arc<crate::shared_spool::LeaseClock>>,
 }
 
 /// While commits fail, how often to try again.
@@ -158,6 +161,7 @@ struct WriterLoop {
     notices: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Since when commits fail (disk full, I/O error), and the last try.
     failing: Option<(Instant, Instant)>,
+    lease: Option<Arc<crate::shared_spool::LeaseClock>>,
 }
 
 fn error_kind(e: &SpoolError) -> WriteErrorKind {
@@ -278,6 +282,11 @@ impl WriterLoop {
                 }
                 self.committed.publish(seq);
                 self.metrics.spool_next_seq.store(seq, Relaxed);
+                if let Some(lease) = &self.lease
+                    && !(self.replies.is_empty() && self.notices.is_empty())
+                {
+                    lease.wait_fresh();
+                }
                 for r in self.replies.drain(..) {
                     // A closed session no longer needs its answers.
                     let _ = r.to.send(r.responses);
@@ -328,6 +337,7 @@ pub fn run_writer(w: Writer) {
         back_pressure,
         limits,
         metrics,
+        lease,
     } = w;
     let mut wl = WriterLoop {
         spool,
@@ -337,6 +347,7 @@ pub fn run_writer(w: Writer) {
         replies: Vec::new(),
         notices: Vec::new(),
         failing: None,
+        lease,
     };
     let mut last_housekeeping = Instant::now();
     loop {
