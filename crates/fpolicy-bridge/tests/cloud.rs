@@ -317,6 +317,8 @@ async fn s3_format_reaches_sqs_and_eventbridge_as_s3_sends_it() {
     let mut sim = fpolicy_sim::SimConfig::new(server.addr);
     sim.count = Some(300);
     assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    // Every event is in the JSON Lines files (the truth) before counting.
+    assert!(eventually(30, async || read_events(dir.path()).len() == 300).await);
     let events = read_events(dir.path());
     let is_object = |e: &serde_json::Value| {
         matches!(
