@@ -43,8 +43,9 @@ need_package /usr/bin/tmux tmux
 # rsyslog for the syslog sink tests (`syslog-integration`): TCP, TLS (the
 # gtls driver) and RELP receivers of the tests' own.
 need_package /usr/sbin/rsyslogd rsyslog
-need_package /usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so rsyslog-relp
-need_package /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so rsyslog-gnutls
+rsyslog_modules=$(dirname "$(find /usr/lib -path '*/rsyslog/imtcp.so' -print -quit)")
+need_package "$rsyslog_modules/imrelp.so" rsyslog-relp
+need_package "$rsyslog_modules/lmnsd_gtls.so" rsyslog-gnutls
 
 source .ci/python-env.sh
 # The consumers that read the output formats back (scripts/check-formats.py):
