@@ -126,19 +126,36 @@ impl Slapd {
         self.spawn();
     }
 
+    /// A session bound as the directory's administrator. A slapd that has
+    /// just started may accept a connection before it serves binds (seen
+    /// once in CI as a closed connection): tried for up to 10 s.
+    async fn admin_session(&self) -> ldap3::Ldap {
+        let url = format!("ldap://127.0.0.1:{}", self.plain_port);
+        let mut last = String::new();
+        for _ in 0..50 {
+            match ldap3::LdapConnAsync::new(&url).await {
+                Ok((conn, mut ldap)) => {
+                    tokio::spawn(async move { conn.drive().await });
+                    match ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await {
+                        Ok(r) if r.rc == 0 => return ldap,
+                        Ok(r) => last = format!("bind refused: {r:?}"),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!(
+            "cannot bind to slapd as its administrator: {last}\n{}",
+            std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+        );
+    }
+
     /// Adds the base entries (first time) and `users`, as the directory's
     /// administrator, over LDAP.
     pub async fn load(&self, users: &[LdapUser]) {
-        let (conn, mut ldap) =
-            ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{}", self.plain_port))
-                .await
-                .unwrap();
-        tokio::spawn(async move { conn.drive().await });
-        ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
+        let mut ldap = self.admin_session().await;
         let attr = |name: &str, values: &[&str]| {
             let values = values.iter().map(|v| v.as_bytes().to_vec()).collect();
             (name.as_bytes().to_vec(), values)
