@@ -19,6 +19,7 @@ pub mod event;
 pub mod filter;
 pub mod format;
 pub mod id;
+pub mod json;
 pub mod names;
 pub mod normalize;
 pub mod record;

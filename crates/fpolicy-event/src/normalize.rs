@@ -2,8 +2,8 @@
 //! came on, the receive time and the names known.
 
 use fpolicy_proto::{
-    FileType, Operation as WireOp, OperationFields, PathName, PathNameType, Protocol,
-    ScreenRequest, UserIdentity,
+    ClientProtocolVersion, FileType, Operation as WireOp, OperationFields, PathName, PathNameType,
+    Protocol, ScreenRequest, UserIdentity,
 };
 use serde::{Deserialize, Serialize};
 
@@ -139,17 +139,28 @@ fn clean_path(raw: &str, windows: bool) -> String {
 
 /// `smb`, `nfsv3`, `nfsv4.0`, `nfsv4.1`, …
 fn protocol_name(req: &ScreenRequest) -> (String, Option<String>) {
-    let version = req
-        .common
-        .protocol_version
-        .map(|v| format!("{}.{}", v.major, v.minor));
-    let name = match (req.req_type.protocol(), req.common.protocol_version) {
-        (Protocol::Smb, _) => "smb".to_owned(),
-        (Protocol::Nfs, Some(v)) if v.major <= 3 => format!("nfsv{}", v.major),
-        (Protocol::Nfs, Some(v)) => format!("nfsv{}.{}", v.major, v.minor),
-        (Protocol::Nfs, None) => "nfs".to_owned(),
+    let given = req.common.protocol_version;
+    let version = given.map(version_text);
+    let name = match (req.req_type.protocol(), given, &version) {
+        (Protocol::Smb, _, _) => "smb".to_owned(),
+        (Protocol::Nfs, Some(v), _) if v.major <= 3 => {
+            ["nfsv", ["0", "1", "2", "3"][v.major as usize]].concat()
+        }
+        (Protocol::Nfs, _, Some(text)) => ["nfsv", text].concat(),
+        (Protocol::Nfs, _, None) => "nfs".to_owned(),
     };
     (name, version)
+}
+
+/// `major.minor`, without the formatting machinery for the usual one-digit
+/// versions (this runs for every event).
+fn version_text(v: ClientProtocolVersion) -> String {
+    match (u8::try_from(v.major), u8::try_from(v.minor)) {
+        (Ok(major @ 0..=9), Ok(minor @ 0..=9)) => {
+            String::from_utf8(vec![b'0' + major, b'.', b'0' + minor]).expect("ASCII digits")
+        }
+        _ => format!("{}.{}", v.major, v.minor),
+    }
 }
 
 /// Builds events from requests.
@@ -257,6 +268,19 @@ impl Normalizer<'_> {
                 routes: Vec::new(),
                 coalesced: None,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn version_text_is_major_dot_minor_for_any_number() {
+        for (major, minor) in [(0, 0), (3, 1), (9, 9), (10, 0), (4, 12), (u32::MAX, 7)] {
+            let v = ClientProtocolVersion { major, minor };
+            assert_eq!(version_text(v), format!("{major}.{minor}"));
         }
     }
 }

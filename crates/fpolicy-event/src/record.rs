@@ -95,8 +95,7 @@ pub fn encode<'s>(
         count += 1;
     }
     out[count_at] = count as u8;
-    // Serializing plain structs of strings and integers cannot fail.
-    let _ = serde_json::to_writer(&mut *out, event);
+    crate::json::write_event(event, out);
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 pub type UnixNanos = i64;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
+/// One UTC day (no leap seconds, as in Unix time).
+pub const NANOS_PER_DAY: i64 = 86_400 * NANOS_PER_SEC;
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -70,7 +72,7 @@ pub fn rfc3339(nanos: UnixNanos) -> String {
 
 /// `YYYY-MM-DD` of `nanos` in UTC (the JSON Lines file name's date).
 pub fn utc_date(nanos: UnixNanos) -> String {
-    let (y, m, d) = civil_from_days(nanos.div_euclid(NANOS_PER_SEC).div_euclid(86_400));
+    let (y, m, d) = civil_from_days(nanos.div_euclid(NANOS_PER_DAY));
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -70,7 +70,7 @@ impl fmt::Display for NotfType {
 impl FromStr for NotfType {
     type Err = MessageError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
+        let t = s.trim_ascii();
         NotfType::ALL
             .into_iter()
             .find(|n| n.as_str() == t)
@@ -103,7 +103,7 @@ impl Header {
             match doc.name(child) {
                 "NotfType" => notf_type = Some(doc.text(child).parse::<NotfType>()?),
                 "ContentLen" => {
-                    let t = doc.text(child).trim();
+                    let t = doc.text(child).trim_ascii();
                     if !t.is_empty() {
                         content_len =
                             Some(t.parse::<u32>().map_err(|_| MessageError::InvalidValue {
@@ -114,7 +114,7 @@ impl Header {
                     }
                 }
                 "DataFormat" => {
-                    let t = doc.text(child).trim();
+                    let t = doc.text(child).trim_ascii();
                     // Nillable in the schema: empty means the default, XML.
                     if !t.is_empty() && t != "XML" {
                         return Err(MessageError::UnsupportedDataFormat(

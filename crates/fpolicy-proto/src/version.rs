@@ -53,7 +53,7 @@ pub struct UnsupportedVersion(pub String);
 impl FromStr for ProtocolVersion {
     type Err = UnsupportedVersion;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
+        let t = s.trim_ascii();
         ProtocolVersion::ALL
             .into_iter()
             .find(|v| v.as_str() == t)

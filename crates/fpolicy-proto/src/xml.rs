@@ -72,10 +72,7 @@ impl<'a> Document<'a> {
     pub(crate) fn parse(input: &'a str, part: Part) -> Result<Self, MessageError> {
         let (doc, end) = Self::parse_prefix(input, part)?;
         let rest = &input[end..];
-        if !rest
-            .trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0')
-            .is_empty()
-        {
+        if !rest.bytes().all(|b| b.is_ascii_whitespace() || b == b'\0') {
             return Err(MessageError::Xml {
                 part,
                 offset: end,
@@ -155,7 +152,13 @@ impl<'a> Parser<'a> {
     fn run(mut self) -> Result<(Document<'a>, usize), MessageError> {
         loop {
             let text_start = self.pos;
-            let lt = match memchr::memchr(b'<', &self.bytes[self.pos..]) {
+            // Most tags follow another tag directly: look before scanning.
+            let next = if self.bytes.get(self.pos) == Some(&b'<') {
+                Some(0)
+            } else {
+                memchr::memchr(b'<', &self.bytes[self.pos..])
+            };
+            let lt = match next {
                 Some(i) => self.pos + i,
                 None => {
                     self.text(text_start, self.bytes.len())?;
@@ -172,7 +175,7 @@ impl<'a> Parser<'a> {
             let closed_root = match self.bytes.get(lt + 1) {
                 Some(b'?') => {
                     // A declaration or processing instruction needs a target name.
-                    let (_, after) = self.name(lt + 2)?;
+                    let (_, _, after) = self.name(lt + 2)?;
                     self.skip_past(after, b"?>", "unterminated processing instruction")?;
                     false
                 }
@@ -227,7 +230,7 @@ impl<'a> Parser<'a> {
         }
         if rest.starts_with(b"<![CDATA[") {
             let start = lt + 9;
-            let Some(i) = memchr::memmem::find(&self.bytes[start..], b"]]>") else {
+            let Some(i) = find_terminator(&self.bytes[start..], b"]]>") else {
                 return Err(self.err(lt, "unterminated CDATA section"));
             };
             let Some(&top) = self.stack.last() else {
@@ -252,7 +255,7 @@ impl<'a> Parser<'a> {
         terminator: &[u8],
         reason: &str,
     ) -> Result<(), MessageError> {
-        match memchr::memmem::find(&self.bytes[from.min(self.bytes.len())..], terminator) {
+        match find_terminator(&self.bytes[from.min(self.bytes.len())..], terminator) {
             Some(i) => {
                 self.pos = from + i + terminator.len();
                 Ok(())
@@ -261,13 +264,19 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Reads an element name at `at`; returns it and the position after it.
-    fn name(&self, at: usize) -> Result<(&'a str, usize), MessageError> {
+    /// Reads a name at `at`; returns it, the offset of its local part
+    /// (after the last `:`, found in the same scan) and the position after it.
+    fn name(&self, at: usize) -> Result<(&'a str, usize, usize), MessageError> {
         let bytes = self.bytes;
         let mut end = at;
+        let mut local = at;
         while end < bytes.len() {
             match NAME_TABLE[bytes[end] as usize] {
                 NAME_CHAR => end += 1,
+                NAME_COLON => {
+                    end += 1;
+                    local = end;
+                }
                 NAME_END => break,
                 _ => return Err(self.err(end, "invalid character in a name")),
             }
@@ -275,7 +284,7 @@ impl<'a> Parser<'a> {
         if end == at || matches!(bytes[at], b'-' | b'.' | b'0'..=b'9') {
             return Err(self.err(at, "invalid or missing name"));
         }
-        Ok((&self.input[at..end], end))
+        Ok((&self.input[at..end], local - at, end))
     }
 
     fn skip_whitespace(&self, mut at: usize) -> usize {
@@ -288,7 +297,7 @@ impl<'a> Parser<'a> {
     /// Parses `<Name attr="v" ...>` or `<Name/>`. Returns true when this
     /// closed the root element.
     fn start_tag(&mut self, lt: usize) -> Result<bool, MessageError> {
-        let (qname, mut at) = self.name(lt + 1)?;
+        let (qname, local_at, mut at) = self.name(lt + 1)?;
         let empty = loop {
             let ws = self.skip_whitespace(at);
             match self.bytes.get(ws) {
@@ -304,7 +313,7 @@ impl<'a> Parser<'a> {
                 Some(_) if ws > at => {
                     // An attribute: name, '=', quoted value. Values are not
                     // used by FPolicy; they are checked and skipped.
-                    let (_, after_name) = self.name(ws)?;
+                    let (_, _, after_name) = self.name(ws)?;
                     let eq = self.skip_whitespace(after_name);
                     if self.bytes.get(eq) != Some(&b'=') {
                         return Err(self.err(eq, "attribute without a value"));
@@ -332,10 +341,7 @@ impl<'a> Parser<'a> {
         };
         self.pos = at;
         // Namespaces play no part in FPolicy; match on the local name.
-        let local = match memchr::memrchr(b':', qname.as_bytes()) {
-            Some(i) => &qname[i + 1..],
-            None => qname,
-        };
+        let local = &qname[local_at..];
         let id = push_node(&mut self.nodes, &self.stack, local, qname, self.part)?;
         if empty {
             return Ok(self.stack.is_empty());
@@ -363,7 +369,7 @@ impl<'a> Parser<'a> {
             && self
                 .bytes
                 .get(at)
-                .is_some_and(|&b| NAME_TABLE[b as usize] != NAME_CHAR);
+                .is_some_and(|&b| !matches!(NAME_TABLE[b as usize], NAME_CHAR | NAME_COLON));
         if !matches {
             return Err(self.err(lt, "end tag does not match the open element"));
         }
@@ -378,22 +384,20 @@ impl<'a> Parser<'a> {
 
 const NAME_CHAR: u8 = 1;
 const NAME_END: u8 = 2;
+const NAME_COLON: u8 = 3;
 
-/// Byte classes for names: name characters (ASCII letters, digits, `_:-.`,
-/// and every byte of a non-ASCII UTF-8 sequence), bytes that end a name
-/// (whitespace, `/`, `>`, `=`), and the rest, which are errors.
+/// Byte classes for names: name characters (ASCII letters, digits, `_-.`,
+/// and every byte of a non-ASCII UTF-8 sequence), `:` (a name character
+/// that ends a namespace prefix), bytes that end a name (whitespace, `/`,
+/// `>`, `=`), and the rest, which are errors.
 static NAME_TABLE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = if b.is_ascii_alphanumeric()
-            || b == b'_'
-            || b == b':'
-            || b == b'-'
-            || b == b'.'
-            || b >= 0x80
-        {
+        t[i] = if b == b':' {
+            NAME_COLON
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b >= 0x80 {
             NAME_CHAR
         } else if b == b' '
             || b == b'\t'
@@ -412,6 +416,23 @@ static NAME_TABLE: [u8; 256] = {
     t
 };
 
+/// Where `terminator` (`?>`, `-->`, `]]>`) starts in `hay`: a search for
+/// its last byte, which is rare in text, then a look back (cheaper than
+/// building a substring finder for every declaration).
+fn find_terminator(hay: &[u8], terminator: &[u8]) -> Option<usize> {
+    let (&last, head) = terminator.split_last()?;
+    let mut from = head.len();
+    while from < hay.len() {
+        let at = from + memchr::memchr(last, &hay[from..])?;
+        let start = at - head.len();
+        if &hay[start..at] == head {
+            return Some(start);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// XML 1.0 end-of-line handling: CRLF and lone CR become LF.
 fn normalize_newlines(raw: &str) -> Cow<'_, str> {
     if !raw.contains('\r') {
@@ -423,6 +444,17 @@ fn normalize_newlines(raw: &str) -> Cow<'_, str> {
 /// Normalises newlines and resolves entity and character references in
 /// text that starts at byte `offset` of the part.
 fn decode_text(raw: &str, offset: usize, part: Part) -> Result<Cow<'_, str>, MessageError> {
+    // Most values are short and plain: one pass decides (a plain loop
+    // below the length where a vector search pays for its setup).
+    let bytes = raw.as_bytes();
+    let plain = if bytes.len() < 32 {
+        !bytes.iter().any(|&b| b == b'\r' || b == b'&')
+    } else {
+        memchr::memchr2(b'\r', b'&', bytes).is_none()
+    };
+    if plain {
+        return Ok(Cow::Borrowed(raw));
+    }
     let text = normalize_newlines(raw);
     let Some(mut amp) = memchr::memchr(b'&', text.as_bytes()) else {
         return Ok(text);

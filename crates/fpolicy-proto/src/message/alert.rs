@@ -21,7 +21,7 @@ impl Severity {
     }
 
     fn parse(s: &str) -> Self {
-        match s.trim() {
+        match s.trim_ascii() {
             "FATAL" => Severity::Fatal,
             "WARNING" => Severity::Warning,
             other => Severity::Other(other.to_owned()),
@@ -46,7 +46,7 @@ impl Alert {
         };
         for child in doc.children(root) {
             match doc.name(child) {
-                "SessionId" => alert.session_id = string(doc, child).trim().to_owned(),
+                "SessionId" => alert.session_id = string(doc, child).trim_ascii().to_owned(),
                 "Severity" => alert.severity = Severity::parse(doc.text(child)),
                 "AlertMsg" => alert.message = string(doc, child),
                 _ => {}

@@ -18,7 +18,7 @@ impl BackPressure {
         let session_id = doc
             .children(root)
             .find(|&c| doc.name(c) == "SessionId")
-            .map(|c| string(doc, c).trim().to_owned())
+            .map(|c| string(doc, c).trim_ascii().to_owned())
             .unwrap_or_default();
         Ok(BackPressure { session_id })
     }

@@ -29,7 +29,7 @@ pub(crate) fn uint<T: FromStr>(
     parent: &str,
 ) -> Result<T, MessageError> {
     doc.text(id)
-        .trim()
+        .trim_ascii()
         .parse::<T>()
         .map_err(|_| invalid(doc, id, parent, "an unsigned integer"))
 }
@@ -40,7 +40,7 @@ pub(crate) fn opt_uint<T: FromStr>(
     id: NodeId,
     parent: &str,
 ) -> Result<Option<T>, MessageError> {
-    if doc.text(id).trim().is_empty() {
+    if doc.text(id).trim_ascii().is_empty() {
         return Ok(None);
     }
     uint(doc, id, parent).map(Some)
@@ -48,14 +48,14 @@ pub(crate) fn opt_uint<T: FromStr>(
 
 pub(crate) fn int(doc: &Document<'_>, id: NodeId, parent: &str) -> Result<i64, MessageError> {
     doc.text(id)
-        .trim()
+        .trim_ascii()
         .parse::<i64>()
         .map_err(|_| invalid(doc, id, parent, "an integer"))
 }
 
 /// xs:boolean: `0`, `1`, `false`, `true`.
 pub(crate) fn boolean(doc: &Document<'_>, id: NodeId, parent: &str) -> Result<bool, MessageError> {
-    match doc.text(id).trim() {
+    match doc.text(id).trim_ascii() {
         "1" | "true" => Ok(true),
         "0" | "false" => Ok(false),
         _ => Err(invalid(doc, id, parent, "a boolean (0 or 1)")),

@@ -41,18 +41,18 @@ impl Handshake {
         let mut saw_versions = false;
         for child in doc.children(root) {
             match doc.name(child) {
-                "VsUUID" => vs_uuid = Some(string(doc, child).trim().to_owned()),
-                "PolicyName" => policy_name = Some(string(doc, child).trim().to_owned()),
-                "SessionId" => session_id = Some(string(doc, child).trim().to_owned()),
+                "VsUUID" => vs_uuid = Some(string(doc, child).trim_ascii().to_owned()),
+                "PolicyName" => policy_name = Some(string(doc, child).trim_ascii().to_owned()),
+                "SessionId" => session_id = Some(string(doc, child).trim_ascii().to_owned()),
                 "ProtVersion" => {
                     saw_versions = true;
                     for v in doc.children(child) {
                         if doc.name(v) == "Vers" && versions.len() < MAX_OFFERED_VERSIONS {
-                            versions.push(doc.text(v).trim().to_owned());
+                            versions.push(doc.text(v).trim_ascii().to_owned());
                         }
                     }
                     // Tolerate a scalar <ProtVersion>1.2</ProtVersion>.
-                    let scalar = doc.text(child).trim();
+                    let scalar = doc.text(child).trim_ascii();
                     if versions.is_empty() && !scalar.is_empty() {
                         versions.push(scalar.to_owned());
                     }
@@ -103,16 +103,17 @@ impl HandshakeResp {
         let (mut vs_uuid, mut policy_name, mut session_id, mut version) = (None, None, None, None);
         for child in doc.children(root) {
             match doc.name(child) {
-                "VsUUID" => vs_uuid = Some(string(doc, child).trim().to_owned()),
-                "PolicyName" => policy_name = Some(string(doc, child).trim().to_owned()),
-                "SessionId" => session_id = Some(string(doc, child).trim().to_owned()),
+                "VsUUID" => vs_uuid = Some(string(doc, child).trim_ascii().to_owned()),
+                "PolicyName" => policy_name = Some(string(doc, child).trim_ascii().to_owned()),
+                "SessionId" => session_id = Some(string(doc, child).trim_ascii().to_owned()),
                 "ProtVersion" => {
                     // Scalar per the schema; NetApp's document sample nests <Vers>.
                     let nested = doc
                         .children(child)
                         .find(|&v| doc.name(v) == "Vers")
-                        .map(|v| doc.text(v).trim().to_owned());
-                    version = Some(nested.unwrap_or_else(|| doc.text(child).trim().to_owned()));
+                        .map(|v| doc.text(v).trim_ascii().to_owned());
+                    version =
+                        Some(nested.unwrap_or_else(|| doc.text(child).trim_ascii().to_owned()));
                 }
                 _ => {}
             }

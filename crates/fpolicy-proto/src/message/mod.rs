@@ -167,9 +167,12 @@ pub fn decode_payload(payload: &[u8]) -> Result<Decoded, MessageError> {
         return Err(MessageError::InvalidUtf8 { part: Part::Body });
     }
     let header = Header::from_document(&header_doc)?;
-    let body = text[header_end..]
-        .trim_start_matches(['\n', '\r', ' ', '\t'])
-        .trim_end_matches('\0');
+    let rest = &text[header_end..];
+    let start = rest
+        .bytes()
+        .position(|b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t'))
+        .unwrap_or(rest.len());
+    let body = rest[start..].trim_end_matches('\0');
     if header.notf_type == NotfType::KeepAlive {
         // Header-only by definition; anything after the header is ignored.
         return Ok(Decoded {
@@ -178,7 +181,7 @@ pub fn decode_payload(payload: &[u8]) -> Result<Decoded, MessageError> {
             body_len: body.len(),
         });
     }
-    if body.trim().is_empty() {
+    if body.trim_ascii().is_empty() {
         return Err(MessageError::MissingBody {
             notf_type: header.notf_type.as_str(),
         });

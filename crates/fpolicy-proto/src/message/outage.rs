@@ -24,8 +24,8 @@ impl Outage {
         for child in doc.children(root) {
             match doc.name(child) {
                 "FilePath" => o.file_path = string(doc, child),
-                "PolicyName" => o.policy_name = string(doc, child).trim().to_owned(),
-                "Status" => o.status = string(doc, child).trim().to_owned(),
+                "PolicyName" => o.policy_name = string(doc, child).trim_ascii().to_owned(),
+                "Status" => o.status = string(doc, child).trim_ascii().to_owned(),
                 _ => {}
             }
         }

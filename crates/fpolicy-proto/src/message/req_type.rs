@@ -63,7 +63,7 @@ macro_rules! req_types {
         impl FromStr for ReqType {
             type Err = MessageError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s.trim() {
+                match s.trim_ascii() {
                     $($wire => Ok(ReqType::$variant),)*
                     other => Err(MessageError::UnknownReqType(other.chars().take(64).collect())),
                 }

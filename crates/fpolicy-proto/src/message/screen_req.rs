@@ -44,7 +44,7 @@ impl UserIdType {
     }
 
     fn parse(s: &str) -> Self {
-        match s.trim() {
+        match s.trim_ascii() {
             "UNIX_ONLY" => UserIdType::UnixOnly,
             "WIN_ONLY" => UserIdType::WinOnly,
             "MAPPED_ID" => UserIdType::MappedId,
@@ -81,7 +81,7 @@ impl PathNameType {
     }
 
     fn parse(s: &str) -> Self {
-        match s.trim() {
+        match s.trim_ascii() {
             "WIN_NAME" => PathNameType::WinName,
             "WIN_8_3_NAME" => PathNameType::Win83Name,
             "UNIX_NAME" => PathNameType::UnixName,
@@ -120,7 +120,7 @@ impl FileType {
     }
 
     fn parse(s: &str) -> Self {
-        match s.trim() {
+        match s.trim_ascii() {
             "FILE" => FileType::File,
             "DIR" => FileType::Dir,
             "STREAM" => FileType::Stream,
@@ -544,11 +544,13 @@ fn parse_prot_common(
 ) -> Result<(), MessageError> {
     for child in doc.children(node) {
         match doc.name(child) {
-            "ClientIp" => info.client_ip = opt_string(doc, child).map(|s| s.trim().to_owned()),
+            "ClientIp" => {
+                info.client_ip = opt_string(doc, child).map(|s| s.trim_ascii().to_owned())
+            }
             "GenerationTime" => info.generation_time = opt_uint(doc, child, P_PCI)?,
             "UsrIdType" => {
                 let t = doc.text(child);
-                info.user_id_type = (!t.trim().is_empty()).then(|| UserIdType::parse(t));
+                info.user_id_type = (!t.trim_ascii().is_empty()).then(|| UserIdType::parse(t));
             }
             "UsrContext" => info.user = parse_user(doc, child)?,
             "FileOwner" => info.file_owner = parse_user(doc, child)?,
@@ -559,7 +561,7 @@ fn parse_prot_common(
             "IsOfflineAttr" => info.is_offline = boolean(doc, child, P_PCI)?,
             "FileType" => {
                 let t = doc.text(child);
-                info.file_type = (!t.trim().is_empty()).then(|| FileType::parse(t));
+                info.file_type = (!t.trim_ascii().is_empty()).then(|| FileType::parse(t));
             }
             "IsSparse" => info.is_sparse = boolean(doc, child, P_PCI)?,
             "IsDense" => info.is_dense = boolean(doc, child, P_PCI)?,
@@ -576,7 +578,7 @@ fn parse_user(doc: &Document<'_>, node: NodeId) -> Result<Option<UserIdentity>, 
             "UnixUid" => return Ok(Some(UserIdentity::UnixUid(uint(doc, child, P)?))),
             "WinSid" => {
                 return Ok(Some(UserIdentity::WinSid(
-                    string(doc, child).trim().to_owned(),
+                    string(doc, child).trim_ascii().to_owned(),
                 )));
             }
             "MappedId" => {
@@ -585,7 +587,7 @@ fn parse_user(doc: &Document<'_>, node: NodeId) -> Result<Option<UserIdentity>, 
                 for m in doc.children(child) {
                     match doc.name(m) {
                         "Uid" => uid = uint(doc, m, P)?,
-                        "WinSid" => win_sid = string(doc, m).trim().to_owned(),
+                        "WinSid" => win_sid = string(doc, m).trim_ascii().to_owned(),
                         _ => {}
                     }
                 }
@@ -609,7 +611,7 @@ fn parse_access_path(doc: &Document<'_>, node: NodeId) -> Result<Vec<PathName>, 
             match doc.name(field) {
                 "PathNameType" => {
                     let t = doc.text(field);
-                    name_type = (!t.trim().is_empty()).then(|| PathNameType::parse(t));
+                    name_type = (!t.trim_ascii().is_empty()).then(|| PathNameType::parse(t));
                 }
                 "PathName" => name = Some(string(doc, field)),
                 _ => {}

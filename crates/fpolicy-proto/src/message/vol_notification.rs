@@ -24,7 +24,7 @@ impl VolumeAction {
     }
 
     fn parse(s: &str) -> Self {
-        match s.trim() {
+        match s.trim_ascii() {
             "MOUNT" => VolumeAction::Mount,
             "UNMOUNT" => VolumeAction::Unmount,
             "MODIFY" => VolumeAction::Modify,
@@ -54,9 +54,9 @@ impl VolNotification {
                 "VolMsid" => n.vol_msid = opt_uint(doc, child, P)?,
                 "Action" => {
                     let t = doc.text(child);
-                    n.action = (!t.trim().is_empty()).then(|| VolumeAction::parse(t));
+                    n.action = (!t.trim_ascii().is_empty()).then(|| VolumeAction::parse(t));
                 }
-                "IsActive" if !doc.text(child).trim().is_empty() => {
+                "IsActive" if !doc.text(child).trim_ascii().is_empty() => {
                     n.is_active = Some(boolean(doc, child, P)?);
                 }
                 _ => {}
