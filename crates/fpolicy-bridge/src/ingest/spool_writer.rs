@@ -43,6 +43,16 @@ pub struct Replies {
 }
 
 impl IngestBatch {
+    /// Room for `bytes` of records up front: a batch grown by doubling
+    /// copies itself several times (a record is smaller than the frame it
+    /// came from, so the frames' size is a good bound).
+    pub fn with_capacity(bytes: usize) -> Self {
+        IngestBatch {
+            records: Vec::with_capacity(bytes),
+            ..IngestBatch::default()
+        }
+    }
+
     pub fn push(&mut self, record: &[u8]) {
         self.records
             .extend_from_slice(&(record.len() as u32).to_le_bytes());

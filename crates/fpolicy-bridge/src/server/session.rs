@@ -239,7 +239,7 @@ impl Reader {
         loop {
             // Every whole frame in the buffer and what may leave the held
             // queue, then one batch to the spool.
-            let mut batch = IngestBatch::default();
+            let mut batch = IngestBatch::with_capacity(conn.buffered());
             let mut responses = Vec::new();
             let taken = self
                 .take_buffered(conn, &mut st, &mut batch, &mut responses)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use fpolicy_event::Emitted;
-use fpolicy_event::time::utc_date;
+use fpolicy_event::time::{NANOS_PER_DAY, utc_date};
 
 use super::{Delivered, Sink, SinkError};
 
@@ -56,6 +56,9 @@ pub struct JsonlSink {
     buf: Vec<u8>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     formatter: super::Formatter,
+    /// The last event's UTC day and its `YYYY-MM-DD` (formatted once a day,
+    /// not once per event).
+    day: (i64, String),
 }
 
 /// Cuts a file back to just after its last newline when its last line is
@@ -104,6 +107,7 @@ impl JsonlSink {
             buf: Vec::with_capacity(1 << 20),
             metrics: None,
             formatter: super::Formatter::default(),
+            day: (i64::MIN, String::new()),
         })
     }
 
@@ -198,10 +202,14 @@ impl Sink for JsonlSink {
         let result = (|| {
             for (i, body) in bodies {
                 let e = &events[i];
-                let date = utc_date(e.received);
+                let day = e.received.div_euclid(NANOS_PER_DAY);
+                if day != self.day.0 {
+                    self.day = (day, utc_date(e.received));
+                }
+                let date = &self.day.1;
                 let rotate = match &self.current {
                     None => Some((date.clone(), 0)),
-                    Some(c) if c.date != date => Some((date.clone(), 0)),
+                    Some(c) if c.date != *date => Some((date.clone(), 0)),
                     Some(c) if c.size + self.buf.len() as u64 >= self.max_file_bytes => {
                         Some((date.clone(), c.index + 1))
                     }
