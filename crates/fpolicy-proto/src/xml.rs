@@ -170,7 +170,9 @@ impl<'a> Parser<'a> {
                     return Err(self.err(self.bytes.len(), reason));
                 }
             };
-            self.text(text_start, lt)?;
+            if lt > text_start {
+                self.text(text_start, lt)?;
+            }
             self.pos = lt;
             let closed_root = match self.bytes.get(lt + 1) {
                 Some(b'?') => {
