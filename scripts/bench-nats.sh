@@ -6,7 +6,10 @@
 #   scripts/bench-nats.sh [SECS] [RATE] [single|cluster|both]
 # SECS per run (default 30); RATE the simulator's events/s (default 0: as
 # fast as it can). Prints the ingest rate, the rate the stream grew at
-# while ingesting, and the time to deliver the rest.
+# while ingesting, and the time to deliver the rest. DUP_WINDOW sets the
+# created stream's duplicate window (default 2m, the sink's default): the
+# server keeps one id per message inside it, which is most of its CPU cost
+# at these rates (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
@@ -46,6 +49,7 @@ type = "nats"
 servers = [$servers]
 create_stream = true
 replicas = $replicas
+duplicate_window = "${DUP_WINDOW:-2m}"
 TOML
   target/release/fpolicy-bridge serve --config "$work/$name.toml" --data-dir "$work/$name" --listen 127.0.0.1:19898 \
     --admin-listen 127.0.0.1:19899 --write-complete-delay 0 2>"$work/$name.log" &

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishErrorKind, stream::StorageType};
+use async_nats::jetstream::{self, stream::StorageType};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -353,11 +353,9 @@ impl NatsSink {
         subject: &SubjectTemplate,
     ) -> Result<(async_nats::Client, jetstream::Context), String> {
         let client = cfg.connect().await?;
-        // As many acks in flight as the sink's window: the client's own
-        // bound (5,000 by default) would otherwise stall a larger window.
-        let js = jetstream::ContextBuilder::new()
-            .max_ack_inflight(cfg.max_in_flight)
-            .build(client.clone());
+        // For the stream check and lookups only: publishes and their acks
+        // go through the client directly (`publish_window`).
+        let js = jetstream::new(client.clone());
         let filter = subject.filter();
         let info = match js.get_stream(&cfg.stream).await {
             Ok(mut s) => s.info().await.map_err(|e| e.to_string())?.config.clone(),
@@ -408,14 +406,6 @@ impl NatsSink {
     }
 }
 
-/// Why one publish failed, and whether it can ever succeed.
-fn classify(kind: PublishErrorKind, message: String) -> EntryFailure {
-    match kind {
-        PublishErrorKind::MaxPayloadExceeded => EntryFailure::Reject(message),
-        _ => EntryFailure::Retry(message),
-    }
-}
-
 impl Sink for NatsSink {
     fn name(&self) -> &str {
         &self.cfg.name
@@ -463,60 +453,149 @@ impl Sink for NatsSink {
             }
         }
         let window = self.cfg.max_in_flight;
-        let stream = self.cfg.stream.clone();
-        let failures = self
-            .rt
-            .block_on(publish_window(js, messages, window, stream))?;
+        let failures = self.rt.block_on(publish_window(
+            &client,
+            &js,
+            messages,
+            window,
+            &self.cfg.stream,
+        ))?;
         out.failures.extend(failures);
         Ok(out)
     }
 }
 
+/// How long the sink waits for the next acknowledgement before it counts
+/// every unacknowledged publish as failed (they are retried; the server
+/// drops the ones it already has by their `Nats-Msg-Id`).
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Publishes every message with at most `window` unacknowledged at once (a
 /// sliding window: a new publish goes out as soon as any ack comes back),
 /// and returns the ones that failed.
+///
+/// The acknowledgements come back on one subscription, `<inbox>.*`, with
+/// the message's index as the last token of its reply subject: a PubAck is
+/// then one message on one stream, not a request with its own future, timer
+/// and table entry as in the client's JetStream publish (which cost more
+/// CPU per event than everything else in the sink).
 async fn publish_window(
-    js: jetstream::Context,
+    client: &async_nats::Client,
+    js: &jetstream::Context,
     messages: Vec<(usize, String, String, Bytes)>,
     window: usize,
-    stream: String,
+    stream: &str,
 ) -> Vec<(usize, EntryFailure)> {
-    use futures_util::stream::{FuturesUnordered, StreamExt};
-    let mut failures = Vec::new();
-    let mut pending = FuturesUnordered::new();
-    let settle = async |failures: &mut Vec<(usize, EntryFailure)>,
-                        (i, subject, result): (
-        usize,
-        String,
-        Result<_, jetstream::context::PublishError>,
-    )| {
-        match result {
-            Ok(_) => {}
-            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                failures.push((i, no_stream(&js, &subject, &stream).await));
-            }
-            Err(e) => failures.push((i, classify(e.kind(), e.to_string()))),
+    use futures_util::StreamExt;
+    let inbox = client.new_inbox();
+    let mut acks = match client.subscribe(format!("{inbox}.*")).await {
+        Ok(acks) => acks,
+        Err(e) => {
+            let why = format!("cannot subscribe for acknowledgements: {e}");
+            return messages
+                .iter()
+                .map(|(i, ..)| (*i, EntryFailure::Retry(why.clone())))
+                .collect();
         }
     };
-    for (i, subject, id, payload) in messages {
-        while pending.len() >= window {
-            match pending.next().await {
-                Some(done) => settle(&mut failures, done).await,
-                None => break,
+    let mut failures = Vec::new();
+    let mut waiting = vec![false; messages.len()];
+    let mut outstanding = 0usize;
+    let mut next = 0usize;
+    loop {
+        while next < messages.len() && outstanding < window {
+            let (i, subject, id, payload) = &messages[next];
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+            let reply = format!("{inbox}.{next}");
+            match client
+                .publish_with_reply_and_headers(subject.clone(), reply, headers, payload.clone())
+                .await
+            {
+                Ok(()) => {
+                    waiting[next] = true;
+                    outstanding += 1;
+                }
+                Err(e) => failures.push((*i, publish_failure(&e))),
             }
+            next += 1;
         }
-        let publish = jetstream::message::PublishMessage::build()
-            .payload(payload)
-            .message_id(id);
-        match js.send_publish(subject.clone(), publish).await {
-            Ok(ack) => pending.push(async move { (i, subject, ack.await) }),
-            Err(e) => failures.push((i, classify(e.kind(), e.to_string()))),
+        if outstanding == 0 {
+            break;
+        }
+        let ack = match tokio::time::timeout(ACK_TIMEOUT, acks.next()).await {
+            Ok(Some(ack)) => ack,
+            Ok(None) | Err(_) => break,
+        };
+        let Some(k) = ack
+            .subject
+            .rsplit('.')
+            .next()
+            .and_then(|t| t.parse::<usize>().ok())
+            .filter(|&k| waiting.get(k) == Some(&true))
+        else {
+            continue; // not ours, or already settled
+        };
+        waiting[k] = false;
+        outstanding -= 1;
+        let (i, subject, ..) = &messages[k];
+        if ack.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            failures.push((*i, no_stream(js, subject, stream).await));
+        } else if let Some(why) = ack_error(&ack.payload) {
+            failures.push((*i, EntryFailure::Retry(why)));
         }
     }
-    while let Some(done) = pending.next().await {
-        settle(&mut failures, done).await;
+    // Whatever is still waiting had no answer in time (a server gone, a
+    // connection lost): retried.
+    for (k, still) in waiting.iter().enumerate() {
+        if *still {
+            let why = format!("no acknowledgement within {ACK_TIMEOUT:?}");
+            failures.push((messages[k].0, EntryFailure::Retry(why)));
+        }
     }
+    let _ = acks.unsubscribe().await;
     failures
+}
+
+/// A publish the client refused: for good when it can never be sent (too
+/// large, a subject it will not take), else retried.
+fn publish_failure(e: &async_nats::client::PublishError) -> EntryFailure {
+    use async_nats::client::PublishErrorKind;
+    match e.kind() {
+        PublishErrorKind::MaxPayloadExceeded | PublishErrorKind::InvalidSubject => {
+            EntryFailure::Reject(e.to_string())
+        }
+        _ => EntryFailure::Retry(e.to_string()),
+    }
+}
+
+/// The error of a PubAck (`{"error":{"code":503,"description":"…"}}`), or
+/// `None` for a stored message (`{"stream":"…","seq":…}`, also when it
+/// was a duplicate).
+fn ack_error(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        error: Option<ApiError>,
+        seq: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct ApiError {
+        #[serde(default)]
+        code: u16,
+        #[serde(default)]
+        description: String,
+    }
+    match serde_json::from_slice::<Answer>(payload) {
+        Ok(Answer { error: Some(e), .. }) => Some(format!(
+            "the stream refused the message ({}): {}",
+            e.code, e.description
+        )),
+        Ok(Answer { seq: Some(_), .. }) => None,
+        Ok(_) | Err(_) => Some(format!(
+            "not a JetStream acknowledgement: {:?}",
+            String::from_utf8_lossy(&payload[..payload.len().min(200)])
+        )),
+    }
 }
 
 /// No stream answered for `subject`: for good when the server says no
@@ -555,6 +634,30 @@ mod tests {
         assert_eq!(t.filter(), "fpolicy.*.*.*");
         for bad in ["a..b", "a.{nope}", "a.*", "a.>", "a b", ""] {
             assert!(SubjectTemplate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn acknowledgements_are_read_as_stored_or_refused() {
+        assert_eq!(ack_error(br#"{"stream":"FPOLICY","seq":42}"#), None);
+        assert_eq!(
+            ack_error(br#"{"stream":"FPOLICY","seq":7,"duplicate":true}"#),
+            None
+        );
+        let full = ack_error(
+            br#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+        )
+        .unwrap();
+        assert!(
+            full.contains("503") && full.contains("maximum messages exceeded"),
+            "{full}"
+        );
+        for junk in [&b""[..], b"{}", b"not json"] {
+            assert!(
+                ack_error(junk)
+                    .unwrap()
+                    .contains("not a JetStream acknowledgement")
+            );
         }
     }
 
