@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Instructions per event of `fpolicy-bridge serve` under callgrind: a
+# measure of the ingest path that does not move with the machine's load
+# (the 2-core benchmark machines vary by ±20 % from hour to hour).
+#   scripts/ir-per-event.sh [BIN]
+# Runs the server under valgrind twice (20,000 and 120,000 asynchronous
+# SCREEN_REQs from 4 fpolicy-sim nodes, identity and filters on with a
+# 1,000-user table, JSON Lines on) and prints the difference divided by
+# 100,000: start-up and shutdown cancel out. Needs valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p fpolicy-bridge -p fpolicy-sim
+bin=${1:-target/release/fpolicy-bridge}
+work=$(mktemp -d /tmp/fpolicy-ir.XXXXXX)
+trap 'pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+python3 - "$work/config.toml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write('[filters]\ndrop_temp_files = true\nexclude_paths = ["/scratch/**"]\n')
+    f.write('exclude_users = ["svc_backup"]\nexclude_client_ips = ["10.99.0.0/16"]\n')
+    f.write('[identity.users]\n')
+    f.write('"S-1-5-21-3623811015-3361044348-30300820-1013" = "alice"\n')
+    for uid in range(1000, 1007):
+        f.write(f'"{uid}" = "nfs{uid}"\n')
+    for i in range(1000):
+        f.write(f'"S-1-5-21-1004336348-1177238915-682003330-{10_000 + i}" = "user{i:06}"\n')
+PY
+lag() { curl -s 127.0.0.1:19899/metrics | awk '$1=="fpolicy_sink_lag_events{sink=\"jsonl\"}" {print $2}'; }
+run() { # run COUNT -> total instructions
+  local dir="$work/run$1"
+  mkdir -p "$dir"
+  valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$bin" serve --config "$work/config.toml" \
+    --data-dir "$dir/data" --listen 127.0.0.1:19898 --admin-listen 127.0.0.1:19899 \
+    --write-complete-delay 0 2>"$dir/log" &
+  local server=$!
+  for _ in $(seq 600); do curl -sf 127.0.0.1:19899/readyz >/dev/null && break; sleep 0.1; done
+  target/release/fpolicy-sim run --server 127.0.0.1:19898 --nodes 4 --count "$1" --json >"$dir/sim.json"
+  until [ "$(lag)" = 0 ]; do sleep 0.5; done
+  kill -TERM "$server"; wait "$server" || true
+  awk '/^summary/ {s += $2} END {printf "%.0f\n", s}' "$dir"/cg.out*
+}
+small=$(run 20000)
+large=$(run 120000)
+echo "instructions per event: $(( (large - small) / 100000 ))"
