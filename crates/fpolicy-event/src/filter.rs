@@ -156,21 +156,30 @@ impl NoiseFilter {
 /// `Thumbs.db`, `desktop.ini`). A rename of a temporary file to the real
 /// name is kept: its `file_path` is the real name.
 pub fn is_temp_file(path: &str) -> bool {
-    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("~$")
-        || (lower.starts_with(".~lock.") && lower.ends_with('#'))
-        || matches!(lower.as_str(), ".ds_store" | "thumbs.db" | "desktop.ini")
-        || lower.ends_with(".swp")
-        || lower.ends_with(".swx")
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path).as_bytes();
+    // Compared without case and without a lowered copy: this runs for every
+    // event when the filter is on.
+    let starts =
+        |p: &str| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let ends = |p: &str| {
+        name.len() >= p.len() && name[name.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
+    };
+    if starts("~$")
+        || (starts(".~lock.") && ends("#"))
+        || [".ds_store", "thumbs.db", "desktop.ini"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        || ends(".swp")
+        || ends(".swx")
     {
         return true;
     }
-    let Some(stem) = lower.strip_suffix(".tmp") else {
+    if !ends(".tmp") {
         return false;
-    };
+    }
     // Office's temporary names: `~` prefixed, or eight hex digits.
-    stem.starts_with('~') || (stem.len() == 8 && stem.bytes().all(|b| b.is_ascii_hexdigit()))
+    let stem = &name[..name.len() - 4];
+    stem.first() == Some(&b'~') || (stem.len() == 8 && stem.iter().all(u8::is_ascii_hexdigit))
 }
 
 #[cfg(test)]

@@ -72,15 +72,28 @@ impl UserSet {
     }
 
     pub fn matches(&self, e: &Event) -> bool {
+        // Runs for every event: no case-folded copy unless one is needed.
         let m = &e.metadata;
         m.uid.is_some_and(|u| self.uids.contains(&u))
-            || m.sid
-                .as_deref()
-                .is_some_and(|s| self.sids.contains(&s.to_ascii_uppercase()))
-            || [m.user_name.as_deref(), m.user_principal.as_deref()]
-                .into_iter()
-                .flatten()
-                .any(|n| self.names.contains(&n.to_lowercase()))
+            || (!self.sids.is_empty()
+                && m.sid.as_deref().is_some_and(|s| {
+                    if s.bytes().any(|b| b.is_ascii_lowercase()) {
+                        self.sids.contains(&s.to_ascii_uppercase())
+                    } else {
+                        self.sids.contains(s)
+                    }
+                }))
+            || (!self.names.is_empty()
+                && [m.user_name.as_deref(), m.user_principal.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| {
+                        if n.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+                            self.names.contains(n)
+                        } else {
+                            self.names.contains(&n.to_lowercase())
+                        }
+                    }))
     }
 }
 
@@ -116,6 +129,12 @@ mod tests {
     fn an_event_matches_by_any_of_its_identities() {
         let set = UserSet::new(&["alice".into(), "S-1-5-21-1-2-3-500".into(), "0".into()]).unwrap();
         assert!(set.matches(&event(None, None, Some("ALICE"))));
+        assert!(set.matches(&event(None, None, Some("alice"))));
+        assert!(set.matches(&event(None, Some("S-1-5-21-1-2-3-500"), None)));
+        let accented = UserSet::new(&["Åsa".into()]).unwrap();
+        assert!(accented.matches(&event(None, None, Some("ÅSA"))));
+        assert!(accented.matches(&event(None, None, Some("åsa"))));
+        assert!(!accented.matches(&event(None, None, Some("asa"))));
         assert!(set.matches(&event(None, Some("s-1-5-21-1-2-3-500"), None)));
         assert!(set.matches(&event(Some(0), None, None)));
         assert!(!set.matches(&event(Some(1), Some("S-1-5-21-1-2-3-501"), Some("bob"))));
