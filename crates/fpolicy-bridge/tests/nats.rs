@@ -127,6 +127,61 @@ async fn a_missing_stream_or_an_uncovered_subject_is_a_clear_error() {
     server.stop().await;
 }
 
+/// A stream deleted while the bridge runs: the server answers "no
+/// responders", no stream covers the subject any more, so the events are
+/// dead letters (counted, kept in the file), not retried for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_removed_while_running_sends_events_to_the_dead_letter_file() {
+    let nats = Nats::single();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = base_config(dir.path());
+    cfg.cloud_sinks = vec![CloudSinkConfig::Nats(sink(&nats, 1))];
+    let mut server = TestServer::start(cfg).await;
+    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
+    sim.count = Some(100);
+    assert!(fpolicy_sim::run(sim.clone()).await.errors.is_empty());
+    assert!(lag_zero(&server).await, "delivered before the stream goes");
+    let js = async_nats::jetstream::new(nats.client().await);
+    js.delete_stream("FPOLICY").await.unwrap();
+    sim.session_prefix = "after-delete".into();
+    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
+    let dead = eventually(60, async || {
+        server
+            .metric("fpolicy_sink_dead_letters_total{sink=\"stream\"}")
+            .await
+            == 100.0
+            && server
+                .metric("fpolicy_sink_lag_events{sink=\"stream\"}")
+                .await
+                == 0.0
+    })
+    .await;
+    assert!(
+        dead,
+        "dead letters {}",
+        server
+            .metric("fpolicy_sink_dead_letters_total{sink=\"stream\"}")
+            .await
+    );
+    server.stop().await;
+    let letters: usize = std::fs::read_dir(dir.path().join("dead-letter"))
+        .map(|d| {
+            d.flatten()
+                .map(|f| {
+                    std::fs::read_to_string(f.path())
+                        .unwrap_or_default()
+                        .lines()
+                        .count()
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        letters, 100,
+        "every refused event is in the dead-letter file"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_r3_stream_loses_nothing_when_a_node_is_killed_mid_run() {
     let mut nats = Nats::cluster();

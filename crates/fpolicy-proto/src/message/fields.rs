@@ -1,8 +1,6 @@
 //! Leaf-value helpers shared by the message parsers. Numbers and booleans are
 //! trimmed (captures carry `1 `); strings are kept exactly.
 
-use std::str::FromStr;
-
 use crate::error::MessageError;
 use crate::xml::{Document, NodeId};
 
@@ -23,19 +21,33 @@ pub(crate) fn invalid(
     }
 }
 
-pub(crate) fn uint<T: FromStr>(
+pub(crate) fn uint<T: TryFrom<u64>>(
     doc: &Document<'_>,
     id: NodeId,
     parent: &str,
 ) -> Result<T, MessageError> {
-    doc.text(id)
-        .trim_ascii()
-        .parse::<T>()
-        .map_err(|_| invalid(doc, id, parent, "an unsigned integer"))
+    decimal(doc.text(id).trim_ascii())
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| invalid(doc, id, parent, "an unsigned integer"))
+}
+
+/// What `u64::from_str` accepts (digits, an optional leading `+`, no
+/// overflow), without its generic machinery: a SCREEN_REQ has a dozen
+/// numbers.
+fn decimal(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u64, |value, b| {
+        let digit = b.wrapping_sub(b'0');
+        (digit <= 9).then_some(())?;
+        value.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// An unsigned integer in a nillable element: empty means absent.
-pub(crate) fn opt_uint<T: FromStr>(
+pub(crate) fn opt_uint<T: TryFrom<u64>>(
     doc: &Document<'_>,
     id: NodeId,
     parent: &str,
@@ -92,4 +104,31 @@ pub(crate) fn expect_root(
         });
     }
     Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_accepts_what_u64_from_str_accepts() {
+        for text in [
+            "",
+            "+",
+            "-1",
+            "0",
+            "+0",
+            "007",
+            "42",
+            "1 2",
+            "x",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "+18446744073709551615",
+            "٣",
+        ] {
+            assert_eq!(decimal(text), text.parse::<u64>().ok(), "{text:?}");
+        }
+    }
 }
