@@ -3,7 +3,8 @@
 //! server; a three-node cluster with an R3 stream where a node is killed
 //! (-9) mid-run and restarted; the bridge killed (-9) mid-publishing and
 //! restarted; a missing stream and a subject the stream does not cover;
-//! TLS and a user with a password. Needs the `nats-integration` feature
+//! a stream deleted while running (dead letters); TLS and a user with a
+//! password. Needs the `nats-integration` feature
 //! (scripts/test.sh installs nats-server and enables it).
 
 mod common;
