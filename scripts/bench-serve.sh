@@ -42,18 +42,7 @@ bench_async() {
 # 300,000 users (fixed entries, the same table a directory sync builds;
 # fpolicy-sim's SMB SID and NFS UIDs among them) and every filter kind.
 bench_identity() {
-  python3 - "$work/identity.toml" <<'PY'
-import sys
-with open(sys.argv[1], "w") as f:
-    f.write('[filters]\ndrop_temp_files = true\nexclude_paths = ["/scratch/**"]\n')
-    f.write('exclude_users = ["svc_backup"]\nexclude_client_ips = ["10.99.0.0/16"]\n')
-    f.write('[identity.users]\n')
-    f.write('"S-1-5-21-3623811015-3361044348-30300820-1013" = "alice"\n')
-    for uid in range(1000, 1007):
-        f.write(f'"{uid}" = "nfs{uid}"\n')
-    for i in range(300_000 - 8):
-        f.write(f'"S-1-5-21-1004336348-1177238915-682003330-{10_000 + i}" = "user{i:06}"\n')
-PY
+  scripts/identity-config.py "$work/identity.toml" $((300000 - 8))
   start "$work/identity" --config "$work/identity.toml" --write-complete-delay 0
   local users; users=$(metric fpolicy_identity_users)
   "$sim" run --server 127.0.0.1:$port --nodes 4 --duration "${secs}s" --json > "$work/identity.json"

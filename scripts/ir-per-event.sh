@@ -13,18 +13,7 @@ cargo build --release -q -p fpolicy-bridge -p fpolicy-sim
 bin=${1:-target/release/fpolicy-bridge}
 work=$(mktemp -d /tmp/fpolicy-ir.XXXXXX)
 trap 'pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-python3 - "$work/config.toml" <<'PY'
-import sys
-with open(sys.argv[1], "w") as f:
-    f.write('[filters]\ndrop_temp_files = true\nexclude_paths = ["/scratch/**"]\n')
-    f.write('exclude_users = ["svc_backup"]\nexclude_client_ips = ["10.99.0.0/16"]\n')
-    f.write('[identity.users]\n')
-    f.write('"S-1-5-21-3623811015-3361044348-30300820-1013" = "alice"\n')
-    for uid in range(1000, 1007):
-        f.write(f'"{uid}" = "nfs{uid}"\n')
-    for i in range(1000):
-        f.write(f'"S-1-5-21-1004336348-1177238915-682003330-{10_000 + i}" = "user{i:06}"\n')
-PY
+scripts/identity-config.py "$work/config.toml" 1000
 lag() { curl -s 127.0.0.1:19899/metrics | awk '$1=="fpolicy_sink_lag_events{sink=\"jsonl\"}" {print $2}'; }
 run() { # run COUNT -> total instructions
   local dir="$work/run$1"
