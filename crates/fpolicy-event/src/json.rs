@@ -168,15 +168,21 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether any of the eight bytes in `chunk` is below 0x20, `"` or `\`.
-/// (The classic "has a byte less than n" and "has a zero byte" tests: as a
-/// yes/no answer they are exact.)
-fn needs_escape(chunk: u64) -> bool {
+pub(crate) fn needs_escape(chunk: u64) -> bool {
+    escape_mask(chunk) != 0
+}
+
+/// The classic "has a byte less than n" and "has a zero byte" tests for
+/// bytes below 0x20, `"` and `\` in `chunk` (read little-endian): zero when
+/// there is none, else the lowest set bit is the high bit of the first one
+/// (a borrow can only mark bytes after a true match, never before it).
+pub(crate) fn escape_mask(chunk: u64) -> u64 {
     let control = chunk.wrapping_sub(ONES * 0x20) & !chunk;
     let quote = chunk ^ (ONES * u64::from(b'"'));
     let quote = quote.wrapping_sub(ONES) & !quote;
     let backslash = chunk ^ (ONES * u64::from(b'\\'));
     let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (control | quote | backslash) & HIGHS != 0
+    (control | quote | backslash) & HIGHS
 }
 
 /// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \t \n \f \r`,
@@ -239,7 +245,7 @@ fn escape_byte(out: &mut Vec<u8>, bytes: &[u8], run_start: &mut usize, i: usize)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::Operation;
     use proptest::prelude::*;
@@ -272,6 +278,15 @@ mod tests {
                 String::from_utf8(out).unwrap(),
                 serde_json::to_string(s).unwrap()
             );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_escape_mask_finds_the_first_byte_to_escape(bytes in any::<[u8; 8]>()) {
+            let first = bytes.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            let mask = escape_mask(u64::from_le_bytes(bytes));
+            prop_assert_eq!(first, (mask != 0).then(|| mask.trailing_zeros() as usize / 8));
         }
     }
 
@@ -336,7 +351,7 @@ mod tests {
     }
 
     prop_compose! {
-        fn event()(
+        pub(crate) fn event()(
             strings in proptest::collection::vec(text(), 5),
             previous_path in opt_text(),
             client_ip in opt_text(),

@@ -4,6 +4,7 @@
 //! - [`normalize`]: request + session → [`Event`]
 //! - [`screen`]: deny rules for synchronous engines
 //! - [`record`]: the event's spool record
+//! - [`keys`]: the names sinks key and route by, read back from the JSON
 //! - [`coalesce`]: write-complete coalescing over durable records
 //! - [`route`]: per-use-case routing to sinks
 //! - [`names`]: volume/SVM name resolution (the seam for ONTAP REST)
@@ -20,6 +21,7 @@ pub mod filter;
 pub mod format;
 pub mod id;
 pub mod json;
+pub mod keys;
 pub mod names;
 pub mod normalize;
 pub mod record;

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_nats::Subject;
 use async_nats::jetstream::{self, stream::StorageType};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -308,28 +309,6 @@ pub fn covers(outer: &str, inner: &str) -> bool {
     o.len() == i.len()
 }
 
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow)]
-    event_id: &'a str,
-    #[serde(borrow)]
-    operation_type: &'a str,
-    #[serde(borrow)]
-    volume_name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    svm_name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    metadata: ProbeMeta<'a>,
-}
-
-#[derive(Deserialize)]
-struct ProbeMeta<'a> {
-    #[serde(borrow, default)]
-    protocol: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    routes: Vec<std::borrow::Cow<'a, str>>,
-}
-
 pub struct NatsSink {
     cfg: NatsSinkConfig,
     subject: SubjectTemplate,
@@ -392,17 +371,16 @@ impl NatsSink {
         Ok((client, js))
     }
 
-    fn message(&self, e: &Emitted) -> Result<(String, String), String> {
-        let p: Probe<'_> =
-            serde_json::from_slice(&e.json).map_err(|err| format!("not an event: {err}"))?;
+    fn message(&self, e: &Emitted) -> Result<(Subject, String), String> {
+        let p = fpolicy_event::keys::read(&e.json).map_err(|err| format!("not an event: {err}"))?;
         let subject = self.subject.render(&SubjectFields {
             svm: &p.svm_name,
             volume: &p.volume_name,
-            operation: p.operation_type,
-            protocol: &p.metadata.protocol,
-            route: p.metadata.routes.first().map_or("default", |r| r.as_ref()),
+            operation: &p.operation_type,
+            protocol: &p.protocol,
+            route: p.first_route.as_deref().unwrap_or("default"),
         });
-        Ok((subject, p.event_id.to_owned()))
+        Ok((Subject::from(subject), p.event_id.into_owned()))
     }
 }
 
@@ -482,7 +460,7 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 async fn publish_window(
     client: &async_nats::Client,
     js: &jetstream::Context,
-    messages: Vec<(usize, String, String, Bytes)>,
+    messages: Vec<(usize, Subject, String, Bytes)>,
     window: usize,
     stream: &str,
 ) -> Vec<(usize, EntryFailure)> {
@@ -507,7 +485,8 @@ async fn publish_window(
             let (i, subject, id, payload) = &messages[next];
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
-            let reply = format!("{inbox}.{next}");
+            // Subjects are `Bytes` inside: a clone is a reference count.
+            let reply = Subject::from(format!("{inbox}.{next}"));
             match client
                 .publish_with_reply_and_headers(subject.clone(), reply, headers, payload.clone())
                 .await
@@ -573,6 +552,9 @@ fn publish_failure(e: &async_nats::client::PublishError) -> EntryFailure {
 /// `None` for a stored message (`{"stream":"…","seq":…}`, also when it
 /// was a duplicate).
 fn ack_error(payload: &[u8]) -> Option<String> {
+    if stored_ack(payload) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Answer {
         error: Option<ApiError>,
@@ -596,6 +578,19 @@ fn ack_error(payload: &[u8]) -> Option<String> {
             String::from_utf8_lossy(&payload[..payload.len().min(200)])
         )),
     }
+}
+
+/// The common answer, `{"stream":"…","seq":…}` (perhaps with
+/// `"duplicate":true` or `"domain"`), known without a JSON parse: an
+/// object with a `"seq":` number and no `"error"` anywhere. Anything else
+/// goes through the full parse in [`ack_error`].
+fn stored_ack(payload: &[u8]) -> bool {
+    let object = payload.first() == Some(&b'{') && payload.last() == Some(&b'}');
+    object
+        && memchr::memmem::find(payload, b"\"error\"").is_none()
+        && memchr::memmem::find(payload, b"\"seq\":")
+            .and_then(|at| payload.get(at + 6))
+            .is_some_and(u8::is_ascii_digit)
 }
 
 /// No stream answered for `subject`: for good when the server says no
@@ -652,7 +647,20 @@ mod tests {
             full.contains("503") && full.contains("maximum messages exceeded"),
             "{full}"
         );
-        for junk in [&b""[..], b"{}", b"not json"] {
+        // Only the plain answer takes the short way.
+        assert!(stored_ack(
+            br#"{"stream":"FPOLICY","seq":42,"duplicate":true}"#
+        ));
+        for other in [
+            &br#"{"stream":"error","seq":1}"#[..],
+            br#"{"error":{"code":503},"seq":1}"#,
+            br#"{"stream":"S","seq":"1"}"#,
+            br#"{"stream":"S","seq":1"#,
+        ] {
+            assert!(!stored_ack(other), "{}", String::from_utf8_lossy(other));
+        }
+        assert_eq!(ack_error(br#"{"stream":"error","seq":1}"#), None);
+        for junk in [&b""[..], b"{}", b"not json", br#"{"stream":"S","seq":1"#] {
             assert!(
                 ack_error(junk)
                     .unwrap()

@@ -74,20 +74,6 @@ pub struct SqsSink {
     formatter: Formatter,
 }
 
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow)]
-    operation_type: &'a str,
-    #[serde(borrow)]
-    file_path: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    volume_name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    svm_name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    event_id: &'a str,
-}
-
 /// A FIFO MessageGroupId for `path`: the path itself when it is a valid
 /// group id (≤ 128 printable ASCII characters without spaces), else a
 /// stable hash of it.
@@ -138,12 +124,11 @@ impl SqsSink {
         body: &[u8],
     ) -> Result<(SendMessageBatchRequestEntry, usize), String> {
         let body = std::str::from_utf8(body).map_err(|_| "event is not UTF-8".to_owned())?;
-        let p: Probe =
-            serde_json::from_slice(&e.json).map_err(|err| format!("not an event: {err}"))?;
+        let p = fpolicy_event::keys::read(&e.json).map_err(|err| format!("not an event: {err}"))?;
         let mut b = SendMessageBatchRequestEntry::builder()
             .id(i.to_string())
             .message_body(body)
-            .message_attributes("operation_type", attr(p.operation_type))
+            .message_attributes("operation_type", attr(&p.operation_type))
             .message_attributes("volume_name", attr(&p.volume_name))
             .message_attributes("svm_name", attr(&p.svm_name));
         if self.fifo {
