@@ -9,10 +9,12 @@
 # while ingesting, and the time to deliver the rest. DUP_WINDOW sets the
 # created stream's duplicate window (default 2m, the sink's default): the
 # server keeps one id per message inside it, which is most of its CPU cost
-# at these rates (docs/benchmarks.md).
+# at these rates (docs/benchmarks.md). The steady rate leaves out the first
+# WARMUP seconds (default 5): connecting, creating the stream, the ramp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
+warmup=${WARMUP:-5}
 rate=${2:-0}
 which=${3:-both}
 nats_server=${FPOLICY_NATS_SERVER:-/usr/sbin/nats-server}
@@ -59,17 +61,32 @@ TOML
   t0=$(date +%s.%N)
   local pace=()
   [ "$rate" -gt 0 ] && pace=(--rate "$rate")
+  # The steady rate: acknowledged from $WARMUP s after the start to the
+  # end of ingest (no connection set-up and ramp, and the events still in
+  # flight at the end do not count against it).
+  (sleep "$warmup"; echo "$(date +%s.%N) $(metric 'fpolicy_sink_delivered_total{sink="stream"}')" > "$work/warm") &
+  local sampler=$!
+  local stat0
+  stat0=$(head -1 /proc/stat)
   target/release/fpolicy-sim run --server 127.0.0.1:19898 --nodes 4 "${pace[@]}" --duration "${secs}s" --json > "$work/$name.json"
   t1=$(date +%s.%N)
   d1=$(metric 'fpolicy_sink_delivered_total{sink="stream"}')
+  wait $sampler
+  # The share of the two cores the hypervisor gave to someone else
+  # (steal): what makes runs on these machines differ by a fifth.
+  local steal
+  steal=$(printf '%s\n%s\n' "$stat0" "$(head -1 /proc/stat)" | awk '{for (i = 2; i <= 11; i++) v[NR, i] = $i}
+    END {t = 0; for (i = 2; i <= 11; i++) t += v[2, i] - v[1, i]; printf "%.0f", (v[2, 9] - v[1, 9]) / t * 100}')
+  local tw dw
+  read -r tw dw < "$work/warm"
   until [ "$(metric 'fpolicy_sink_lag_events{sink="stream"}')" = 0 ]; do sleep 0.2; done
   t2=$(date +%s.%N)
   sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$work/$name.json")
   kill -TERM $server; wait $server || true
   python3 -c 'import sys
-name, sent, d1, t0, t1, t2 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *map(float, sys.argv[4:])
-print(f"{name}: ingested {sent} in {t1-t0:.1f} s = {sent/(t1-t0):,.0f}/s; published and acknowledged {d1/(t1-t0):,.0f}/s while ingesting; the rest ({sent-d1:,.0f}) {t2-t1:.1f} s after; overall {sent/(t2-t0):,.0f}/s")' \
-    "$name" "$sent" "${d1:-0}" "$t0" "$t1" "$t2"
+name, steal, sent, d1, dw, t0, t1, t2, tw = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), *map(float, sys.argv[6:])
+print(f"{name}: ingested {sent} in {t1-t0:.1f} s = {sent/(t1-t0):,.0f}/s; published and acknowledged {d1/(t1-t0):,.0f}/s while ingesting ({(d1-dw)/(t1-tw):,.0f}/s steady, after the first {tw-t0:.0f} s); the rest ({sent-d1:,.0f}) {t2-t1:.1f} s after; overall {sent/(t2-t0):,.0f}/s; {steal}% of the CPU stolen while ingesting")' \
+    "$name" "$steal" "$sent" "${d1:-0}" "${dw:-0}" "$t0" "$t1" "$t2" "$tw"
 }
 
 if [ "$which" != cluster ]; then
