@@ -77,19 +77,29 @@ async fn lag_zero(server: &TestServer) -> bool {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_single_server_gets_every_event_once_with_its_subject() {
-    let nats = Nats::single();
+/// A bridge on a fresh data directory with `sink` as its one sink.
+async fn start_with(sink: NatsSinkConfig) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = base_config(dir.path());
-    cfg.cloud_sinks = vec![CloudSinkConfig::Nats(sink(&nats, 1))];
-    let mut server = TestServer::start(cfg).await;
+    cfg.cloud_sinks = vec![CloudSinkConfig::Nats(sink)];
+    (TestServer::start(cfg).await, dir)
+}
+
+/// `count` events through a bridge with `sink`: each in the stream once.
+async fn every_event_once(nats: &Nats, sink: NatsSinkConfig, count: u64) {
+    let (mut server, _dir) = start_with(sink).await;
     let mut sim = fpolicy_sim::SimConfig::new(server.addr);
-    sim.count = Some(2_000);
+    sim.count = Some(count);
     assert!(fpolicy_sim::run(sim).await.errors.is_empty());
     assert!(lag_zero(&server).await, "delivered");
     server.stop().await;
-    assert_each_once(&nats, 2_000).await;
+    assert_each_once(nats, count as usize).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_server_gets_every_event_once_with_its_subject() {
+    let nats = Nats::single();
+    every_event_once(&nats, sink(&nats, 1), 2_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,10 +144,7 @@ async fn a_missing_stream_or_an_uncovered_subject_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_removed_while_running_sends_events_to_the_dead_letter_file() {
     let nats = Nats::single();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = base_config(dir.path());
-    cfg.cloud_sinks = vec![CloudSinkConfig::Nats(sink(&nats, 1))];
-    let mut server = TestServer::start(cfg).await;
+    let (mut server, dir) = start_with(sink(&nats, 1)).await;
     let mut sim = fpolicy_sim::SimConfig::new(server.addr);
     sim.count = Some(100);
     assert!(fpolicy_sim::run(sim.clone()).await.errors.is_empty());
@@ -336,17 +343,9 @@ async fn a_window_above_the_clients_default_ack_bound_does_not_stall() {
     // async-nats allows 5,000 acks in flight unless told otherwise; a
     // larger window once stalled the sink for good.
     let nats = Nats::single();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = base_config(dir.path());
-    cfg.cloud_sinks = vec![CloudSinkConfig::Nats(NatsSinkConfig {
+    let wide = NatsSinkConfig {
         max_in_flight: 8192,
         ..sink(&nats, 1)
-    })];
-    let mut server = TestServer::start(cfg).await;
-    let mut sim = fpolicy_sim::SimConfig::new(server.addr);
-    sim.count = Some(12_000);
-    assert!(fpolicy_sim::run(sim).await.errors.is_empty());
-    assert!(lag_zero(&server).await, "delivered");
-    server.stop().await;
-    assert_each_once(&nats, 12_000).await;
+    };
+    every_event_once(&nats, wide, 12_000).await;
 }
