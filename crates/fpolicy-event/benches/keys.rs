@@ -5,7 +5,6 @@
 //!
 //! Run: `cargo bench -p fpolicy-event --bench keys`
 
-use std::borrow::Cow;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -48,31 +47,11 @@ fn event_json() -> Vec<u8> {
     out
 }
 
-#[derive(serde::Deserialize)]
-#[allow(dead_code)] // read for the parse's cost only
-struct SerdeKeys<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    operation_type: Cow<'a, str>,
-    #[serde(borrow)]
-    file_path: Cow<'a, str>,
-    #[serde(borrow)]
-    volume_name: Cow<'a, str>,
-    #[serde(borrow)]
-    svm_name: Cow<'a, str>,
-    #[serde(borrow)]
-    metadata: SerdeMeta<'a>,
-}
-
-#[derive(serde::Deserialize)]
-#[allow(dead_code)]
-struct SerdeMeta<'a> {
-    #[serde(borrow, default)]
-    protocol: Cow<'a, str>,
-    #[serde(borrow, default)]
-    routes: Vec<Cow<'a, str>>,
-}
+// The serde parse it replaced, shared with the keys' property test.
+#[path = "../src/keys/serde_oracle.rs"]
+mod serde_oracle;
+use fpolicy_event::keys::EventKeys;
+use serde_oracle::SerdeKeys;
 
 fn bench(c: &mut Criterion) {
     let json = event_json();
@@ -82,7 +61,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| fpolicy_event::keys::read(black_box(&json)).unwrap())
     });
     g.bench_function("serde_probe", |b| {
-        b.iter(|| serde_json::from_slice::<SerdeKeys<'_>>(black_box(&json)).unwrap())
+        b.iter(|| {
+            serde_json::from_slice::<SerdeKeys<'_>>(black_box(&json))
+                .map(SerdeKeys::into_keys)
+                .unwrap()
+        })
     });
     g.finish();
 }

@@ -168,7 +168,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether any of the eight bytes in `chunk` is below 0x20, `"` or `\`.
-pub(crate) fn needs_escape(chunk: u64) -> bool {
+fn needs_escape(chunk: u64) -> bool {
     escape_mask(chunk) != 0
 }
 
